@@ -1,0 +1,173 @@
+"""Applying records to the ledger: all-or-nothing per source, idempotent, raw input kept."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from opsledger.core.sql import upsert
+from opsledger.ingest.reader import Item, Source, read_items
+from opsledger.records.spec import KIND_BY_NAME, KINDS
+from opsledger.records.tables import DIGEST, IMPORT, RECORD_TABLES, imports, raw_events
+from opsledger.records.validation import Record, canonical
+
+BATCH = 2000
+
+
+@dataclass
+class KindCounts:
+    inserted: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.replaced + self.unchanged
+
+
+@dataclass
+class ImportResult:
+    source: str
+    import_id: int
+    counts: dict[str, KindCounts] = field(default_factory=dict)
+
+    def totals(self) -> KindCounts:
+        t = KindCounts()
+        for c in self.counts.values():
+            t.inserted += c.inserted
+            t.replaced += c.replaced
+            t.unchanged += c.unchanged
+        return t
+
+
+def digest(record: Record) -> str:
+    return hashlib.blake2b(canonical(record).encode(), digest_size=16).hexdigest()
+
+
+_UPDATE_COLUMNS = {
+    k.name: [f.name for f in k.fields if f.name != "id"] + [DIGEST, IMPORT] for k in KINDS
+}
+
+
+def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        table = RECORD_TABLES[kind]
+        conn.execute(upsert(conn, table, _UPDATE_COLUMNS[kind]), rows)
+
+
+class _Applier:
+    """Batches items of one import: classify against stored digests, log raw, upsert."""
+
+    def __init__(self, conn: Connection, import_id: int, lenient: bool) -> None:
+        self.conn = conn
+        self.import_id = import_id
+        self.lenient = lenient
+        self.pending: list[Item] = []
+        self.counts: dict[str, KindCounts] = {}
+
+    def add(self, item: Item) -> None:
+        self.pending.append(item)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        by_kind: dict[str, list[Item]] = {}
+        for item in self.pending:
+            by_kind.setdefault(item.kind, []).append(item)
+        self.pending = []
+        events: list[dict[str, Any]] = []
+        for kind, items in by_kind.items():
+            events.extend(self._apply_kind(kind, items))
+        if events:
+            self.conn.execute(insert(raw_events), events)
+
+    def _apply_kind(self, kind: str, items: list[Item]) -> list[dict[str, Any]]:
+        table = RECORD_TABLES[kind]
+        ids = list({it.record["id"] for it in items})
+        state: dict[str, str] = {}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            for rid, dig in self.conn.execute(
+                select(table.c.id, table.c[DIGEST]).where(table.c.id.in_(part))
+            ):
+                state[rid] = dig
+        counts = self.counts.setdefault(kind, KindCounts())
+        rows: dict[str, dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        for it in items:
+            rid = it.record["id"]
+            dig = digest(it.record)
+            old = state.get(rid)
+            if old == dig:
+                counts.unchanged += 1
+                continue
+            if old is None:
+                counts.inserted += 1
+            else:
+                counts.replaced += 1
+            state[rid] = dig
+            row = dict(it.record)
+            row[DIGEST] = dig
+            row[IMPORT] = self.import_id
+            rows[rid] = row
+            events.append(
+                {
+                    "import_id": self.import_id,
+                    "kind": kind,
+                    "record_id": rid,
+                    "format": it.fmt,
+                    "lenient": self.lenient,
+                    "payload": it.payload,
+                }
+            )
+        upsert_rows(self.conn, kind, list(rows.values()))
+        return events
+
+
+def apply_items(
+    conn: Connection, items: Iterable[Item], source: str, lenient: bool = False
+) -> ImportResult:
+    """Apply items inside the caller's transaction (the caller commits or rolls back)."""
+    import_id = conn.execute(
+        insert(imports).values(
+            source=source,
+            imported_at=datetime.now(UTC),
+            inserted=0,
+            replaced=0,
+            unchanged=0,
+        )
+    ).inserted_primary_key[0]
+    applier = _Applier(conn, import_id, lenient)
+    for item in items:
+        applier.add(item)
+    applier.flush()
+    result = ImportResult(source, import_id, applier.counts)
+    t = result.totals()
+    if t.inserted + t.replaced == 0:
+        # nothing changed: leave no trace, so that a repeated import changes nothing at all
+        conn.execute(imports.delete().where(imports.c.id == import_id))
+        return result
+    conn.execute(
+        update(imports)
+        .where(imports.c.id == import_id)
+        .values(inserted=t.inserted, replaced=t.replaced, unchanged=t.unchanged)
+    )
+    return result
+
+
+def import_source(
+    conn: Connection,
+    src: Source,
+    lenient: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    return apply_items(conn, read_items(src, lenient, progress), src.name, lenient)
+
+
+def known_kinds() -> list[str]:
+    return list(KIND_BY_NAME)

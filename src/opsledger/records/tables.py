@@ -1,0 +1,87 @@
+"""SQLAlchemy tables: one per record kind (columns from `records.spec`), the raw event log and
+the import log. Alembic migrations are written against this metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from opsledger.core.types import UTCDateTime
+from opsledger.records.spec import KINDS, FieldType, Kind
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+_TYPES: dict[FieldType, Any] = {
+    FieldType.STR: Text,
+    FieldType.INT: Integer,
+    FieldType.FLOAT: Double,
+    FieldType.BOOL: Boolean,
+    FieldType.DATETIME: UTCDateTime,
+    FieldType.DATE: Date,
+    FieldType.MONTH: String(7),
+    FieldType.OBJECT: JSON,
+    FieldType.CRON: Text,
+}
+
+# Bookkeeping columns of every record table (never record fields).
+DIGEST = "_digest"  # hash of the canonical record, to tell unchanged from replaced
+IMPORT = "_import"  # the import that produced the row; its raw event is the evidence
+
+
+def _record_table(kind: Kind) -> Table:
+    cols: list[Column[Any]] = []
+    for f in kind.fields:
+        if f.name == "id":
+            cols.append(Column("id", Text, primary_key=True))
+        else:
+            cols.append(Column(f.name, _TYPES[f.type], nullable=not f.required, index=f.index))
+    cols.append(Column(DIGEST, String(32), nullable=False))
+    cols.append(Column(IMPORT, Integer, nullable=False))
+    return Table(kind.table, metadata, *cols)
+
+
+RECORD_TABLES: dict[str, Table] = {k.name: _record_table(k) for k in KINDS}
+
+raw_events = Table(
+    "raw_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("record_id", Text, nullable=False),
+    Column("format", String(10), nullable=False),  # json | csv
+    Column("lenient", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),  # verbatim line, or the CSV row as a JSON object
+)
+Index("ix_raw_events_kind_record", raw_events.c.kind, raw_events.c.record_id)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("replaced", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+)

@@ -1,0 +1,256 @@
+"""Strict validation of native records, with pydantic models built from `records.spec`.
+
+JSON Lines are validated straight from the line's bytes (`validate_json`); CSV rows are first
+turned into JSON by the field types of their kind, then take the same path, so that both forms
+obey exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from opsledger.core.cron import CronError
+from opsledger.core.cron import parse as parse_cron
+from opsledger.errors import RecordError
+from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType, Kind
+from opsledger.records.spec import Field as SpecField
+
+Record = dict[str, Any]
+MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _cron(value: str) -> str:
+    try:
+        parse_cron(value)
+    except CronError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+def _member(choices: tuple[str | int, ...]) -> Any:
+    def check(value: int) -> int:
+        if value not in choices:
+            allowed = ", ".join(str(c) for c in choices)
+            raise ValueError(f"must be one of {allowed}")
+        return value
+
+    return check
+
+
+UTCTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+def _annotation(f: SpecField) -> Any:
+    if f.choices is not None and isinstance(f.choices[0], int):
+        base: Any = Annotated[StrictInt, AfterValidator(_member(f.choices))]
+    elif f.choices is not None:
+        base = Literal[f.choices]
+    elif f.type is FieldType.STR:
+        base = Annotated[StrictStr, Field(min_length=1)] if f.required or f.ref else StrictStr
+    elif f.type is FieldType.INT:
+        base = Annotated[StrictInt, Field(ge=f.minimum, le=f.maximum)]
+    elif f.type is FieldType.FLOAT:
+        base = Annotated[float, Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)]
+    elif f.type is FieldType.BOOL:
+        base = StrictBool
+    elif f.type is FieldType.DATETIME:
+        base = UTCTime
+    elif f.type is FieldType.DATE:
+        base = date
+    elif f.type is FieldType.MONTH:
+        base = Annotated[StrictStr, Field(pattern=MONTH_RE)]
+    elif f.type is FieldType.OBJECT:
+        base = dict[str, Any]
+    elif f.type is FieldType.CRON:
+        base = Annotated[StrictStr, AfterValidator(_cron)]
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(f.type)
+    return base if f.required else base | None
+
+
+def _order_check(kind: Kind) -> Any:
+    pairs = kind.order
+
+    def check(self: BaseModel) -> BaseModel:
+        values = self.__dict__
+        for later, earlier in pairs:
+            a, b = values.get(later), values.get(earlier)
+            if a is not None and b is not None and a < b:
+                raise PydanticCustomError(
+                    "time_order",
+                    "{later} ({a}) is before {earlier} ({b}): times must not run backwards",
+                    {"later": later, "earlier": earlier, "a": _plain(a), "b": _plain(b)},
+                )
+        return self
+
+    return model_validator(mode="after")(check)
+
+
+@cache
+def model_for(kind_name: str, lenient: bool) -> type[BaseModel]:
+    kind = KIND_BY_NAME[kind_name]
+    fields: dict[str, Any] = {"kind": (Literal[kind.name], ...)}
+    for f in kind.fields:
+        fields[f.name] = (_annotation(f), ... if f.required else None)
+    validators = {"check_order": _order_check(kind)} if kind.order else {}
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{kind.name.title().replace('_', '')}Record",
+        __config__=ConfigDict(
+            strict=True, extra="ignore" if lenient else "forbid", frozen=True
+        ),
+        __validators__=validators,
+        **fields,
+    )
+
+
+@cache
+def _union_adapter(lenient: bool) -> TypeAdapter[Any]:
+    models = tuple(model_for(k.name, lenient) for k in KINDS)
+    union = Annotated[Union[models], Discriminator("kind")]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+@cache
+def _kind_adapter(kind_name: str, lenient: bool) -> TypeAdapter[Any]:
+    return TypeAdapter(model_for(kind_name, lenient))
+
+
+def _describe(exc: ValidationError, source: str, location: str) -> RecordError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    etype = err["type"]
+    if etype == "json_invalid":
+        return RecordError(source, location, None, f"invalid JSON ({err['msg']})")
+    if etype == "union_tag_invalid":
+        known = ", ".join(k.name for k in KINDS)
+        tag = err.get("ctx", {}).get("tag", "?")
+        return RecordError(source, location, "kind", f"unknown kind '{tag}' (known: {known})")
+    if etype == "union_tag_not_found":
+        return RecordError(source, location, "kind", "missing (every JSON line needs a kind)")
+    if etype in ("model_type", "model_attributes_type", "dict_type"):
+        return RecordError(source, location, None, "a record must be a JSON object")
+    # drop the union tag from the location
+    if loc and loc[0] in KIND_BY_NAME:
+        loc = loc[1:]
+    field = ".".join(p for p in loc if not p.startswith("function-")) or None
+    if etype == "time_order":
+        return RecordError(source, location, str(err["ctx"]["later"]), err["msg"])
+    msg = err["msg"]
+    if etype == "extra_forbidden":
+        msg = "unknown field (pass --lenient to keep unknown fields in the raw event only)"
+    elif etype == "missing":
+        msg = "required field is missing"
+    elif etype == "timezone_aware":
+        msg = "timestamp has no UTC offset (write e.g. 2026-10-04T13:22:05Z); it is never guessed"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if "input" in err and etype not in ("missing", "extra_forbidden"):
+        shown = json.dumps(err["input"], default=str)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    return RecordError(source, location, field, msg)
+
+
+def _to_record(model: BaseModel) -> tuple[str, Record]:
+    values = dict(model.__dict__)
+    kind = values.pop("kind")
+    return kind, values
+
+
+def validate_json_line(
+    line: bytes | str, source: str, location: str, lenient: bool = False
+) -> tuple[str, Record]:
+    """Validate one JSON Lines record. Returns (kind, normalised record)."""
+    try:
+        model = _union_adapter(lenient).validate_json(line)
+    except ValidationError as exc:
+        raise _describe(exc, source, location) from None
+    return _to_record(model)
+
+
+def _cell(f: SpecField, raw: str, source: str, location: str) -> Any:
+    t = f.type
+    try:
+        if t is FieldType.INT or (f.choices and isinstance(f.choices[0], int)):
+            if not re.fullmatch(r"[+-]?[0-9]+", raw.strip()):
+                raise ValueError("not an integer")
+            return int(raw)
+        if t is FieldType.FLOAT:
+            return float(raw)
+        if t is FieldType.BOOL:
+            if raw in ("true", "false"):
+                return raw == "true"
+            raise ValueError("a boolean cell is 'true' or 'false'")
+        if t is FieldType.OBJECT:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("an object cell holds a JSON object")
+            return value
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise RecordError(source, location, f.name, f"{exc} (got {raw!r})") from None
+    return raw
+
+
+def validate_csv_row(
+    kind: Kind, row: dict[str, str], source: str, location: str, lenient: bool = False
+) -> tuple[str, Record]:
+    """Validate one CSV row of `kind` (header -> cell). Empty cells are absent."""
+    obj: dict[str, Any] = {"kind": kind.name}
+    for name, raw in row.items():
+        if raw == "" or raw is None:
+            continue
+        f = kind.by_name.get(name)
+        if f is None:
+            if lenient:
+                continue
+            raise RecordError(source, location, name, "unknown field (column)")
+        obj[name] = _cell(f, raw, source, location)
+    try:
+        model = _kind_adapter(kind.name, lenient).validate_json(json.dumps(obj))
+    except ValidationError as exc:
+        raise _describe(exc, source, location) from None
+    return _to_record(model)
+
+
+def canonical(record: Record) -> str:
+    """Canonical JSON of a normalised record (absent fields left out), for digests and export."""
+    return json.dumps(
+        {k: _plain(v) for k, v in record.items() if v is not None},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
