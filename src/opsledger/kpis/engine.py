@@ -1,0 +1,100 @@
+"""The KPI engine: evaluates registered KPIs for a period and scope, with targets and trends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opsledger.core.periods import Period
+from opsledger.kpis.model import Ctx, Kpi, Outcome, Scope, status
+from opsledger.kpis.policy import Policy, resolve_target
+from opsledger.kpis.registry import KPIS
+
+
+@dataclass
+class Figure:
+    kpi: Kpi
+    period: Period
+    outcome: Outcome
+    target: Any
+    status: str
+    baseline: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.kpi.id,
+            "title": self.kpi.title,
+            "value": self.outcome.value,
+            "unit": self.kpi.unit,
+            "target": self.target.as_json(),
+            "status": self.status,
+            "count": self.outcome.count,
+        }
+        if self.outcome.error:
+            out["error"] = self.outcome.error
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
+        out.update(self.outcome.extras)
+        return out
+
+
+def evaluate(
+    conn: Connection,
+    kpi: Kpi,
+    period: Period,
+    scope: Scope,
+    policy: Policy,
+    explain: bool = False,
+) -> Figure:
+    ctx = Ctx(conn, period, scope, policy, explain)
+    outcome = kpi.compute(ctx)
+    target = resolve_target(policy, kpi.id, kpi.target, scope.team, scope.service)
+    baseline: dict[str, Any] | None = None
+    base_value: float | None = None
+    if target.op in ("+points", "lower_than_previous"):
+        bp = period.year_earlier() if target.op == "+points" else period.same_length_before()
+        base_value = kpi.compute(Ctx(conn, bp, scope, policy)).value
+        baseline = {"period": bp.label, "value": base_value}
+    st = "error" if outcome.error else status(outcome.value, target, base_value)
+    if kpi.id == "backup_success_rate" and "silent_failures" in outcome.extras:
+        outcome.extras["silent_failures_status"] = (
+            "no_data" if outcome.count == 0 else
+            "met" if outcome.extras["silent_failures"] == 0 else "missed"
+        )
+    return Figure(kpi, period, outcome, target, st, baseline)
+
+
+def period_json(p: Period) -> dict[str, str]:
+    return {"label": p.label, "start": p.start.isoformat().replace("+00:00", "Z"),
+            "end": p.end.isoformat().replace("+00:00", "Z")}
+
+
+def scorecard(
+    conn: Connection,
+    period: Period,
+    scope: Scope,
+    policy: Policy,
+    trend: int = 0,
+    kpis: tuple[Kpi, ...] = KPIS,
+) -> dict[str, Any]:
+    """The scorecard as a JSON-ready dict (values exact, not rounded)."""
+    previous: list[Period] = []
+    p = period
+    for _ in range(trend):
+        p = p.previous()
+        previous.append(p)
+    rows = []
+    for kpi in kpis:
+        fig = evaluate(conn, kpi, period, scope, policy)
+        item = fig.as_json()
+        if trend:
+            item["trend"] = [
+                {"period": pp.label, "value": f.outcome.value, "status": f.status,
+                 "count": f.outcome.count}
+                for pp in previous
+                for f in [evaluate(conn, kpi, pp, scope, policy)]
+            ]
+        rows.append(item)
+    return {"period": period_json(period), "scope": scope.as_json(), "kpis": rows}

@@ -1,0 +1,157 @@
+"""Security, cost, toil, documentation and satisfaction KPIs."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import ColumnElement, or_, select
+
+from opsledger.core.periods import months_overlapping
+from opsledger.kpis.model import (
+    US_PER_DAY,
+    Ctx,
+    Evidence,
+    Outcome,
+    mean,
+    pct,
+    where,
+)
+from opsledger.records.tables import RECORD_TABLES as T
+
+
+def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
+    v = T["vulnerability"]
+    sla = ctx.policy.sla_days()
+    windows = [
+        (v.c.severity == sev)
+        & (v.c.first_seen >= ctx.period.start - timedelta(days=sla[sev]))
+        & (v.c.first_seen < ctx.period.end - timedelta(days=sla[sev]))
+        for sev in severities
+    ]
+    q = select(
+        v.c.id, v.c.severity, ctx.ts(v.c.first_seen), ctx.ts(v.c.fixed_at),
+        ctx.ts(v.c.accepted_until),
+    ).where(or_(*windows))
+    rows = ctx.conn.execute(where(q, ctx.through(v.c.asset, "asset"))).all()
+    fixed = counted = accepted = 0
+    ev: list[Evidence] = []
+    for vid, sev, first, fixed_at, until in rows:
+        due = first + sla[sev] * US_PER_DAY
+        if until is not None and until >= due:
+            accepted += 1
+            if ctx.explain:
+                ev.append(Evidence("vulnerability", vid, "excluded", None, "risk-accepted at due"))
+            continue
+        counted += 1
+        ok = fixed_at is not None and fixed_at <= due
+        fixed += ok
+        if ctx.explain:
+            ev.append(Evidence("vulnerability", vid, "numerator" if ok else "denominator", None,
+                               f"{sev}, due after {sla[sev]} days: "
+                               + ("fixed in time" if ok else "not fixed by due")))
+    return Outcome(pct(fixed, counted), counted, {"fixed_in_time": fixed, "risk_accepted": accepted},
+                   ev if ctx.explain else None)
+
+
+def patch_compliance(ctx: Ctx) -> Outcome:
+    return _vulns(ctx, ("critical",))
+
+
+def vuln_sla(ctx: Ctx) -> Outcome:
+    return _vulns(ctx, ("critical", "high", "medium", "low"))
+
+
+def _money_scope(ctx: Ctx, column: ColumnElement[str]) -> ColumnElement[bool] | None:
+    if not ctx.scope.narrowed:
+        return None
+    services = column.in_(ctx.services_in_scope())
+    if ctx.scope.service is None:
+        return or_(column == ctx.scope.team, services)
+    return services
+
+
+def cost_variance(ctx: Ctx) -> Outcome:
+    months = months_overlapping(ctx.period)
+    b, c = T["budget"], T["cost"]
+    budgets = ctx.conn.execute(where(
+        select(b.c.id, b.c.scope, b.c.month, b.c.amount, b.c.currency).where(b.c.month.in_(months)),
+        _money_scope(ctx, b.c.scope))).all()
+    costs = ctx.conn.execute(where(
+        select(c.c.id, c.c.scope, c.c.month, c.c.amount, c.c.currency).where(c.c.month.in_(months)),
+        _money_scope(ctx, c.c.scope))).all()
+    currencies = {r.currency for r in budgets} | {r.currency for r in costs}
+    if len(currencies) > 1:
+        names = ", ".join(sorted(x or "(none)" for x in currencies))
+        return Outcome(None, len(budgets), error=f"costs and budgets of {', '.join(months)} mix "
+                       f"currencies ({names}); amounts in different currencies are never added")
+    budget_by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in budgets:
+        budget_by[(r.scope, r.month)].append(r.amount)
+    cost_by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in costs:
+        if (r.scope, r.month) in budget_by:
+            cost_by[(r.scope, r.month)].append(r.amount)
+    total_b = math.fsum(a for v in budget_by.values() for a in v)
+    total_c = math.fsum(a for v in cost_by.values() for a in v)
+    value = None if not budgets or total_b == 0 else 100.0 * (total_c - total_b) / total_b
+    ev = None
+    if ctx.explain:
+        ev = [Evidence("budget", r.id, "denominator", r.amount, f"{r.scope} {r.month}")
+              for r in budgets]
+        ev += [Evidence("cost", r.id, "numerator" if (r.scope, r.month) in budget_by else
+                        "excluded", r.amount, f"{r.scope} {r.month}"
+                        + ("" if (r.scope, r.month) in budget_by else ": no budget")) for r in costs]
+    extras = {"budget": total_b, "cost": total_c, "currency": next(iter(currencies), None)}
+    return Outcome(value, len(budgets), extras, ev)
+
+
+def _task_runs(ctx: Ctx) -> list[tuple[str, bool, float]]:
+    tr = T["task_run"]
+    q = select(tr.c.id, tr.c.automated, tr.c.minutes).where(
+        tr.c.performed_at >= ctx.period.start, tr.c.performed_at < ctx.period.end
+    )
+    return [tuple(r) for r in ctx.conn.execute(where(q, ctx.by_team_field(tr.c.team)))]  # type: ignore[misc]
+
+
+def automation_coverage(ctx: Ctx) -> Outcome:
+    rows = _task_runs(ctx)
+    auto = sum(1 for _, a, _ in rows if a)
+    ev = [Evidence("task_run", r, "numerator" if a else "denominator", None,
+                   "automated" if a else "manual") for r, a, _ in rows] if ctx.explain else None
+    return Outcome(pct(auto, len(rows)), len(rows), {"automated": auto}, ev)
+
+
+def toil_hours(ctx: Ctx) -> Outcome:
+    rows = _task_runs(ctx)
+    if not rows:
+        return Outcome(None, 0, evidence=[] if ctx.explain else None)
+    manual = math.fsum(m for _, a, m in rows if not a)
+    value = manual / 60.0 / (ctx.period.days / 7)
+    ev = [Evidence("task_run", r, "denominator" if a else "numerator", None if a else m,
+                   "automated (no toil)" if a else "manual minutes") for r, a, m in rows]
+    return Outcome(value, len(rows), {"manual_hours": manual / 60.0}, ev if ctx.explain else None)
+
+
+def documentation_freshness(ctx: Ctx) -> Outcome:
+    rb = T["runbook"]
+    cutoff = ctx.period.end - timedelta(days=182)
+    q = select(rb.c.id, rb.c.last_reviewed_at)
+    rows = ctx.conn.execute(where(q, ctx.by_service(rb.c.service))).all()
+    fresh = sum(1 for _, t in rows if t >= cutoff)
+    ev = [Evidence("runbook", r, "numerator" if t >= cutoff else "denominator", None,
+                   f"last reviewed {t.date()}") for r, t in rows] if ctx.explain else None
+    return Outcome(pct(fresh, len(rows)), len(rows), {"fresh": fresh, "cutoff": cutoff.isoformat()},
+                   ev)
+
+
+def satisfaction(ctx: Ctx) -> Outcome:
+    sr = T["survey_response"]
+    q = select(sr.c.id, sr.c.score).where(
+        sr.c.submitted_at >= ctx.period.start, sr.c.submitted_at < ctx.period.end
+    )
+    rows = ctx.conn.execute(where(q, ctx.by_team_field(sr.c.team))).all()
+    ev = [Evidence("survey_response", r, "value", s, "score") for r, s in rows] \
+        if ctx.explain else None
+    return Outcome(mean([s for _, s in rows]), len(rows), evidence=ev)

@@ -1,0 +1,139 @@
+"""The policy file (`opsledger.toml`): KPI targets globally and per team or service, the
+vulnerability SLA days per severity and the backup tick window. Validated on load."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opsledger.errors import PolicyError
+
+Op = Literal["<", "<=", ">", ">=", "==", "abs<", "abs<=", "+points", "lower_than_previous", "report"]
+DEFAULT_SLA_DAYS = {"critical": 14, "high": 30, "medium": 90, "low": 180}
+
+
+@dataclass(frozen=True)
+class Target:
+    op: Op
+    value: float | None = None
+
+    def text(self) -> str:
+        v = "" if self.value is None else f"{self.value:g}"
+        if self.op == "+points":
+            return f"+{v} pts vs a year earlier"
+        if self.op == "lower_than_previous":
+            return "lower than the previous period"
+        if self.op == "report":
+            return "report only"
+        if self.op.startswith("abs"):
+            return f"|x| {self.op[3:]} {v}"
+        return f"{self.op} {v}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"op": self.op, "value": self.value, "text": self.text()}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TargetSpec(_Strict):
+    op: Op
+    value: float | None = None
+
+
+TargetValue = float | int | TargetSpec
+
+
+class Scoped(_Strict):
+    targets: dict[str, TargetValue] = Field(default_factory=dict)
+
+
+class SlaDays(_Strict):
+    critical: int = Field(DEFAULT_SLA_DAYS["critical"], gt=0)
+    high: int = Field(DEFAULT_SLA_DAYS["high"], gt=0)
+    medium: int = Field(DEFAULT_SLA_DAYS["medium"], gt=0)
+    low: int = Field(DEFAULT_SLA_DAYS["low"], gt=0)
+
+
+class Backups(_Strict):
+    tick_window_minutes: int = Field(60, gt=0, le=1440)
+
+
+class Policy(_Strict):
+    """The whole policy. `Policy()` is the default (blueprint targets)."""
+
+    targets: dict[str, TargetValue] = Field(default_factory=dict)
+    teams: dict[str, Scoped] = Field(default_factory=dict)
+    services: dict[str, Scoped] = Field(default_factory=dict)
+    vulnerability_sla_days: SlaDays = Field(default_factory=SlaDays)
+    backups: Backups = Field(default_factory=Backups)
+
+    def sla_days(self) -> dict[str, int]:
+        return self.vulnerability_sla_days.model_dump()
+
+
+def _check_ids(policy: Policy, known: set[str], path: str) -> None:
+    tables = [("targets", policy.targets)]
+    tables += [(f"teams.{t}.targets", s.targets) for t, s in policy.teams.items()]
+    tables += [(f"services.{s}.targets", v.targets) for s, v in policy.services.items()]
+    for where, targets in tables:
+        for kpi_id in targets:
+            if kpi_id not in known:
+                raise PolicyError(
+                    f"{path}: [{where}] names unknown KPI '{kpi_id}' "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+
+
+def load_policy(path: Path | None, known_kpis: set[str]) -> Policy:
+    """Load and validate a policy file; None (and no OPSLEDGER_POLICY) gives the defaults."""
+    if path is None:
+        env = os.environ.get("OPSLEDGER_POLICY")
+        path = Path(env) if env else None
+    if path is None:
+        return Policy()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise PolicyError(f"{path}: [{where}] {err['msg']}") from None
+    _check_ids(policy, known_kpis, str(path))
+    return policy
+
+
+def resolve_target(
+    policy: Policy, kpi_id: str, default: Target, team: str | None, service: str | None
+) -> Target:
+    """Service override, else team override, else global, else the default."""
+    chosen: TargetValue | None = None
+    if service and service in policy.services:
+        chosen = policy.services[service].targets.get(kpi_id)
+    if chosen is None and team and team in policy.teams:
+        chosen = policy.teams[team].targets.get(kpi_id)
+    if chosen is None:
+        chosen = policy.targets.get(kpi_id)
+    if chosen is None:
+        return default
+    if isinstance(chosen, TargetSpec):
+        if chosen.value is None and chosen.op not in ("lower_than_previous", "report"):
+            raise PolicyError(f"target of {kpi_id}: op {chosen.op!r} needs a value")
+        return Target(chosen.op, chosen.value)
+    if default.op in ("lower_than_previous", "report"):
+        raise PolicyError(
+            f"target of {kpi_id}: a bare number cannot replace '{default.text()}'; "
+            'write {op = "<", value = N}'
+        )
+    return Target(default.op, float(chosen))
