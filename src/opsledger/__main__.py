@@ -1,0 +1,3 @@
+from opsledger.cli.main import run
+
+run()

@@ -1,0 +1,77 @@
+"""The `opsledger` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.text import Text
+
+from opsledger import __version__
+from opsledger.cli import ledger, scorecard
+from opsledger.cli.render import err_console
+from opsledger.cli.state import State
+from opsledger.errors import OpsledgerError
+from opsledger.settings import Settings
+
+app = typer.Typer(
+    name="opsledger",
+    help="The system of record and KPI engine for systems engineering and SRE teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"opsledger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Database URL (sqlite:///PATH or postgresql://...). "
+        "Default: OPSLEDGER_DATABASE_URL, else an SQLite file in the user data directory.")] = None,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Policy file (opsledger.toml). Default: OPSLEDGER_POLICY.")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    ctx.obj = State(settings, policy)
+
+
+ledger.register(app)
+scorecard.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code. Maps opsledger errors to messages once:
+    0 success, 2 bad input or usage, 1 internal error."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except OpsledgerError as exc:
+        err_console().print(Text.assemble(("error: ", "bold red"), str(exc)))
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console().print("aborted")
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    return 0
+
+
+def run() -> None:
+    """Console entry point."""
+    sys.exit(main())
