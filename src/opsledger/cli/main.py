@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.text import Text
 
@@ -66,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console().print("aborted")
         return 1
-    except click.ClickException as exc:
-        exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console().print(f"error: {exc.format_message()}", markup=False)
+        return exc.exit_code
     return 0
 
 
