@@ -307,6 +307,8 @@ REJECTED = [
     ("99999999999999999999 * * * *", "minute"),
     # ranges whose start is after their end
     ("5-1 * * * *", "minute"),
+    ("5-4 * * * *", "minute"),
+    ("* * * * tue-mon", "day-of-week"),
     ("* * * dec-jan *", "month"),
     ("* * * * fri-mon", "day-of-week"),
     ("* * * * 7-1", "day-of-week"),

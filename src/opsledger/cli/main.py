@@ -46,6 +46,7 @@ def root(
     if db:
         settings = settings.model_copy(update={"database_url": db})
     ctx.obj = State(settings, policy)
+    ctx.call_on_close(ctx.obj.close)
 
 
 ledger.register(app)
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code. Maps opsledger errors to messages once:
     0 success, 2 bad input or usage, 1 internal error."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):  # a typer.Exit, returned in non-standalone mode
+            return code
     except OpsledgerError as exc:
         err_console().print(Text.assemble(("error: ", "bold red"), str(exc)))
         return exc.exit_code

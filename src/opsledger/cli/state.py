@@ -25,6 +25,11 @@ class State:
             self._engine = open_database(self.settings.resolved_database_url())
         return self._engine
 
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def policy(self) -> Policy:
         return load_policy(self.policy_path or self.settings.policy, KPI_IDS)
 

@@ -127,38 +127,41 @@ def _read_csv(
     buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
     _check_start(buffered.peek(3)[:3], source)  # type: ignore[attr-defined]
     text = io.TextIOWrapper(buffered, encoding="utf-8", errors="strict", newline="")
-    reader = csv.reader(text, strict=True)
     try:
-        header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise RecordError(source, "line 1", None, _csv_reason(exc)) from None
-    if not header:
-        raise RecordError(source, "", None, "the file is empty (no header row)")
-    _check_header(header, kind, source, lenient)
-    rowno = 0
-    while True:
+        reader = csv.reader(text, strict=True)
         try:
-            cells = next(reader, None)
+            header = next(reader, None)
         except (UnicodeDecodeError, csv.Error) as exc:
-            where = f"row {rowno + 1} (line {reader.line_num + 1})"
-            raise RecordError(source, where, None, _csv_reason(exc)) from None
-        if cells is None:
-            break
-        rowno += 1
-        where = f"row {rowno} (line {reader.line_num})"
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise RecordError(
-                source, where, None, f"{len(cells)} cells, but the header has {len(header)}"
-            )
-        row = dict(zip(header, cells, strict=True))
-        kind_name, record = validate_csv_row(kind, row, source, where, lenient)
-        if progress is not None and rowno % 2048 == 0:
-            progress(buffered.tell())
-        yield Item(kind_name, record, "csv", json.dumps(row, ensure_ascii=False))
-    if rowno == 0:
-        raise RecordError(source, "", None, "the file has a header but no rows")
+            raise RecordError(source, "line 1", None, _csv_reason(exc)) from None
+        if not header:
+            raise RecordError(source, "", None, "the file is empty (no header row)")
+        _check_header(header, kind, source, lenient)
+        rowno = 0
+        while True:
+            try:
+                cells = next(reader, None)
+            except (UnicodeDecodeError, csv.Error) as exc:
+                where = f"row {rowno + 1} (line {reader.line_num + 1})"
+                raise RecordError(source, where, None, _csv_reason(exc)) from None
+            if cells is None:
+                break
+            rowno += 1
+            where = f"row {rowno} (line {reader.line_num})"
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise RecordError(
+                    source, where, None, f"{len(cells)} cells, but the header has {len(header)}"
+                )
+            row = dict(zip(header, cells, strict=True))
+            kind_name, record = validate_csv_row(kind, row, source, where, lenient)
+            if progress is not None and rowno % 2048 == 0:
+                progress(buffered.tell())
+            yield Item(kind_name, record, "csv", json.dumps(row, ensure_ascii=False))
+        if rowno == 0:
+            raise RecordError(source, "", None, "the file has a header but no rows")
+    finally:
+        text.close()
 
 
 def _csv_reason(exc: Exception) -> str:
