@@ -8,12 +8,11 @@ The properties check `ticks` three ways over random expressions and random windo
 * against croniter's default mode (``day_or=True``) on the expressions where that mode and the
   spec agree.
 
-Where croniter 7 disagrees with the spec we follow the spec (see `_STRATEGY_NOTES`).
+Where croniter 7 disagrees with the spec we follow the spec (see the comment above FieldDef).
 """
 
 from __future__ import annotations
 
-import calendar
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -178,8 +177,7 @@ def test_impossible_date_has_no_ticks() -> None:
 def test_thirty_first_only_in_long_months() -> None:
     got = days_of("0 0 31 * *", utc(2023, 1, 1), utc(2024, 1, 1))
     assert got == [
-        d.strftime("%a %m-%d")
-        for d in (date(2023, m, 31) for m in (1, 3, 5, 7, 8, 10, 12))
+        d.strftime("%a %m-%d") for d in (date(2023, m, 31) for m in (1, 3, 5, 7, 8, 10, 12))
     ]
 
 
@@ -377,24 +375,24 @@ def test_rejection_messages_say_why() -> None:
 # Property tests
 # --------------------------------------------------------------------------------------------
 
-_STRATEGY_NOTES = """
-Where croniter 7.0 disagrees with the spec (checked by hand; the spec wins):
-
-1. "*/n" (and "*/1") in day-of-month or day-of-week. By default croniter decides OR vs AND
-   from the *expanded* values: "*/2" expands to a list, so "0 0 */2 * mon" is OR in croniter
-   (every odd day plus every Monday), but the spec says a field starting with "*" makes the
-   rule AND (odd Mondays only). Passing implement_cron_bug=True makes croniter use the
-   "starts with *" rule, which is the spec's; the default-mode comparison only generates
-   day fields that are exactly "*" or do not start with "*".
-2. Equal-bound ranges: croniter reads "5-5" (and "jan-jan", "5-5/2") as the whole field,
-   the spec as the single value 5. The croniter comparisons only generate ranges a-b, a < b.
-3. "*" items later in a list ("5,*/10"): croniter's collapse of a full field to "*" looks
-   for a "*" anywhere in the other day field, not at its start, so its OR/AND choice can
-   differ from the spec's. The croniter comparisons keep "*" items out of day-field lists
-   unless the field starts with one.
-4. croniter also accepts syntax the spec rejects (wrapping ranges "fri-mon", "5/10", "L",
-   "#", ...); the generators never produce those, and `test_rejected` covers them.
-"""
+# Croniter vs the spec. Where croniter 7.0 disagrees with the spec (checked by hand),
+# the spec wins and the croniter comparisons do not generate the disputed syntax:
+#
+# 1. "*/n" (and "*/1") in day-of-month or day-of-week. By default croniter decides OR vs AND
+#    from the *expanded* values: "*/2" expands to a list, so "0 0 */2 * mon" is OR in croniter
+#    (every odd day plus every Monday), but the spec says a field starting with "*" makes the
+#    rule AND (odd Mondays only). Passing implement_cron_bug=True makes croniter use the
+#    "starts with *" rule, which is the spec's; the default-mode comparison only generates
+#    day fields that are exactly "*" or do not start with "*".
+# 2. Equal-bound ranges: croniter reads "5-5" (and "jan-jan", "5-5/2") as the whole field,
+#    the spec as the single value 5. The croniter comparisons only generate ranges a-b, a < b.
+# 3. "*" items later in a day-field list: croniter turns "5,*" into the whole field "*" and
+#    then uses AND, and it turns a full "1-15,16-31" into "*" when the other day field
+#    contains a "*" anywhere ("1,*/2"). So "0 0 5 * 1,*" is the 5th of each month in
+#    croniter but every day in the spec (and in Vixie cron: "1,*" does not start with "*",
+#    so OR). The croniter comparisons only put "*" items first in a day-field list.
+# 4. croniter also accepts syntax the spec rejects (wrapping ranges "fri-mon", "5/10", "L",
+#    "#", ...); the generators never produce those, and `test_rejected` covers them.
 
 
 @dataclass(frozen=True)
@@ -409,7 +407,12 @@ FIELD_DEFS = (
     FieldDef("minute", 0, 59, ()),
     FieldDef("hour", 0, 23, ()),
     FieldDef("day-of-month", 1, 31, ()),
-    FieldDef("month", 1, 12, tuple(calendar.month_abbr[1:])),
+    FieldDef(
+        "month",
+        1,
+        12,
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    ),
     FieldDef("day-of-week", 0, 7, ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")),
 )
 
@@ -469,13 +472,11 @@ def _item(
 
 
 @st.composite
-def _field(
-    draw: st.DrawFn, field: FieldDef, mode: str
-) -> tuple[str, frozenset[int]]:
+def _field(draw: st.DrawFn, field: FieldDef, mode: str) -> tuple[str, frozenset[int]]:
     """One field's text and expected values.
 
     mode "full": everything the spec allows; "bug": croniter with implement_cron_bug=True;
-    "default": croniter's default mode (see _STRATEGY_NOTES).
+    "default": croniter's default mode (see the comment above FieldDef).
     """
     day_field = field.name in ("day-of-month", "day-of-week")
     # A bare "*" half of the time in the day and month fields: common in real schedules,
@@ -582,12 +583,12 @@ def test_ticks_match_reference(gen: Generated, window: tuple[datetime, datetime]
 CRONITER_CAP = 300  # croniter is slow: compare at most this many ticks per example
 
 
-def croniter_ticks(expr: str, start: datetime, end: datetime, **kwargs: bool) -> list[int]:
+def croniter_ticks(expr: str, start: datetime, end: datetime, cron_bug: bool) -> list[int]:
     """Up to CRONITER_CAP ticks t, start <= t < end, iterating croniter as documented."""
     first_minute = start.replace(second=0, microsecond=0)
     if first_minute < start:
         first_minute += MINUTE
-    it = croniter(expr, first_minute - MINUTE, **kwargs)
+    it = croniter(expr, first_minute - MINUTE, implement_cron_bug=cron_bug)
     out: list[int] = []
     while len(out) < CRONITER_CAP:
         try:
@@ -601,11 +602,11 @@ def croniter_ticks(expr: str, start: datetime, end: datetime, **kwargs: bool) ->
 
 
 def _compare_with_croniter(
-    gen: Generated, window: tuple[datetime, datetime], **kwargs: bool
+    gen: Generated, window: tuple[datetime, datetime], cron_bug: bool
 ) -> None:
     start, end = window
     got = ticks(parse(gen.expr), us(start), us(end)).tolist()
-    expected = croniter_ticks(gen.expr, start, end, **kwargs)
+    expected = croniter_ticks(gen.expr, start, end, cron_bug)
     if len(expected) < CRONITER_CAP:
         assert got == expected
     else:
@@ -618,14 +619,14 @@ def test_ticks_match_croniter_spec_day_rule(
     gen: Generated, window: tuple[datetime, datetime]
 ) -> None:
     # implement_cron_bug=True: OR only when neither day field starts with "*" (the spec).
-    _compare_with_croniter(gen, window, implement_cron_bug=True)
+    _compare_with_croniter(gen, window, cron_bug=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions(mode="default"), windows())
 def test_ticks_match_croniter_default(gen: Generated, window: tuple[datetime, datetime]) -> None:
     # croniter's default day_or=True; day fields are exactly "*" or do not start with "*".
-    _compare_with_croniter(gen, window)
+    _compare_with_croniter(gen, window, cron_bug=False)
 
 
 # --------------------------------------------------------------------------------------------

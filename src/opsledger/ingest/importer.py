@@ -86,47 +86,74 @@ class _Applier:
         if events:
             self.conn.execute(insert(raw_events), events)
 
+    def _pre_import(self, kind: str, rid: str) -> tuple[str | None, int | None]:
+        """Digest and import of a record as it was before this import (from the raw log)."""
+        row = self.conn.execute(
+            select(raw_events.c.digest, raw_events.c.import_id)
+            .where(raw_events.c.kind == kind, raw_events.c.record_id == rid,
+                   raw_events.c.import_id < self.import_id)
+            .order_by(raw_events.c.seq.desc()).limit(1)
+        ).first()
+        return (row[0], row[1]) if row else (None, None)
+
     def _apply_kind(self, kind: str, items: list[Item]) -> list[dict[str, Any]]:
         table = RECORD_TABLES[kind]
         ids = list({it.record["id"] for it in items})
-        state: dict[str, str] = {}
+        state: dict[str, tuple[str, int]] = {}
         for chunk in range(0, len(ids), 500):
             part = ids[chunk : chunk + 500]
-            for rid, dig in self.conn.execute(
-                select(table.c.id, table.c[DIGEST]).where(table.c.id.in_(part))
+            for rid, dig, imp in self.conn.execute(
+                select(table.c.id, table.c[DIGEST], table.c[IMPORT]).where(table.c.id.in_(part))
             ):
-                state[rid] = dig
+                state[rid] = (dig, imp)
         counts = self.counts.setdefault(kind, KindCounts())
         rows: dict[str, dict[str, Any]] = {}
-        events: list[dict[str, Any]] = []
+        events: dict[str, dict[str, Any]] = {}
         for it in items:
             rid = it.record["id"]
             dig = digest(it.record)
-            old = state.get(rid)
-            if old == dig:
+            old_digest, old_import = state.get(rid, (None, None))
+            if old_digest == dig:
                 counts.unchanged += 1
                 continue
-            if old is None:
-                counts.inserted += 1
-            else:
-                counts.replaced += 1
-            state[rid] = dig
-            row = dict(it.record)
-            row[DIGEST] = dig
-            row[IMPORT] = self.import_id
-            rows[rid] = row
-            events.append(
-                {
+            import_id = self.import_id
+            if old_import == self.import_id:
+                # the same id earlier in this file: the last one wins, judged against the
+                # record as it was before this import, so a re-import changes nothing
+                pre_digest, pre_import = self._pre_import(kind, rid)
+                if pre_digest is None:
+                    counts.inserted -= 1
+                else:
+                    counts.replaced -= 1
+                events.pop(rid, None)
+                self.conn.execute(raw_events.delete().where(
+                    raw_events.c.import_id == self.import_id, raw_events.c.kind == kind,
+                    raw_events.c.record_id == rid))
+                old_digest = pre_digest
+                if pre_digest == dig and pre_import is not None:
+                    counts.unchanged += 1
+                    import_id = pre_import
+            if import_id == self.import_id:
+                if old_digest is None:
+                    counts.inserted += 1
+                else:
+                    counts.replaced += 1
+                events[rid] = {
                     "import_id": self.import_id,
                     "kind": kind,
                     "record_id": rid,
                     "format": it.fmt,
                     "lenient": self.lenient,
                     "payload": it.payload,
+                    "digest": dig,
                 }
-            )
+            state[rid] = (dig, import_id)
+            row = dict(it.record)
+            row[DIGEST] = dig
+            row[IMPORT] = import_id
+            rows[rid] = row
         upsert_rows(self.conn, kind, list(rows.values()))
-        return events
+        return list(events.values())
 
 
 def apply_items(

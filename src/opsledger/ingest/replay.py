@@ -23,7 +23,7 @@ def iter_records(conn: Connection, kind: str) -> Iterator[Record]:
     spec = KIND_BY_NAME[kind]
     table = RECORD_TABLES[kind]
     cols = [table.c[f.name] for f in spec.fields]
-    result = conn.execution_options(yield_per=5000).execute(select(*cols).order_by(table.c.id))
+    result = conn.execute(select(*cols).order_by(table.c.id), execution_options={"yield_per": 5000})
     for row in result:
         yield dict(row._mapping)
 
@@ -82,9 +82,9 @@ def rebuild(conn: Connection) -> dict[str, int]:
     ).order_by(raw_events.c.seq)
     batch: dict[str, dict[str, dict[str, Any]]] = {}
     size = 0
-    for seq, import_id, kind, fmt, lenient, payload in conn.execution_options(
-        yield_per=5000
-    ).execute(query):
+    for seq, import_id, kind, fmt, lenient, payload in conn.execute(
+        query, execution_options={"yield_per": 5000}
+    ):
         where = f"raw event {seq}"
         if fmt == "csv":
             row = json.loads(payload)

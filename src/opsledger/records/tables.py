@@ -72,6 +72,7 @@ raw_events = Table(
     Column("format", String(10), nullable=False),  # json | csv
     Column("lenient", Boolean, nullable=False),
     Column("payload", Text, nullable=False),  # verbatim line, or the CSV row as a JSON object
+    Column("digest", String(32), nullable=False),  # digest of the record it produced
 )
 Index("ix_raw_events_kind_record", raw_events.c.kind, raw_events.c.record_id)
 

@@ -224,6 +224,7 @@ def upgrade() -> None:
     sa.Column('format', sa.String(length=10), nullable=False),
     sa.Column('lenient', sa.Boolean(), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('digest', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_raw_events'))
     )
     with op.batch_alter_table('raw_events', schema=None) as batch_op:
