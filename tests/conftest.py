@@ -25,7 +25,9 @@ from opsledger.ingest.reader import Item
 from opsledger.records.spec import KINDS
 from opsledger.records.validation import validate_json_line
 
-PG_ADMIN = os.environ.get("OPSLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "OPSLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +37,11 @@ def pg_url() -> Iterator[str | None]:
         with admin.connect() as conn:
             name = f"opsledger_test_{uuid.uuid4().hex[:10]}"
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
-            raise RuntimeError(f"PostgreSQL is mandatory in CI and is not reachable: {exc}") from exc
+            raise RuntimeError(
+                f"PostgreSQL is mandatory in CI and is not reachable: {exc}"
+            ) from exc
         yield None
         return
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name

@@ -13,10 +13,22 @@ from opsledger.records.tables import RECORD_TABLES, imports, raw_events
 
 TEAM = {"kind": "team", "id": "core", "name": "Core"}
 SERVICE = {"kind": "service", "id": "api", "team": "core", "tier": "critical"}
-ALERT = {"kind": "alert", "id": "a1", "name": "HighCPU", "service": "api",
-         "fired_at": "2026-10-04T13:22:05Z", "labels": {"env": "prod"}}
-INCIDENT = {"kind": "incident", "id": "i1", "severity": 1, "service": "api",
-            "started_at": "2026-10-04T13:00:00+02:00", "resolved_at": "2026-10-04T12:30:00Z"}
+ALERT = {
+    "kind": "alert",
+    "id": "a1",
+    "name": "HighCPU",
+    "service": "api",
+    "fired_at": "2026-10-04T13:22:05Z",
+    "labels": {"env": "prod"},
+}
+INCIDENT = {
+    "kind": "incident",
+    "id": "i1",
+    "severity": 1,
+    "service": "api",
+    "started_at": "2026-10-04T13:00:00+02:00",
+    "resolved_at": "2026-10-04T12:30:00Z",
+}
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -51,8 +63,9 @@ def test_import_counts_and_idempotence(cli: Any, engine: Engine, tmp_path: Path)
 def test_replace_is_whole_record(cli: Any, engine: Engine, tmp_path: Path) -> None:
     cli("import", str(write_jsonl(tmp_path / "a.jsonl", [ALERT])))
     changed = {k: v for k, v in ALERT.items() if k != "labels"} | {"severity": "critical"}
-    code, out, _ = cli("import", str(write_jsonl(tmp_path / "b.jsonl", [changed])),
-                       "--format", "json")
+    _code, out, _ = cli(
+        "import", str(write_jsonl(tmp_path / "b.jsonl", [changed])), "--format", "json"
+    )
     assert json.loads(out)["imported"][0]["counts"]["alert"]["replaced"] == 1
     with engine.connect() as conn:
         row = conn.execute(select(RECORD_TABLES["alert"])).one()._mapping
@@ -68,24 +81,47 @@ def test_utc_offset_is_normalised(cli: Any, engine: Engine, tmp_path: Path) -> N
 
 
 BAD_LINES = [
-    ('{"kind":"alert","id":"a","name":"x","fired_at":"2026-10-04T13:22:05"}', "fired_at",
-     "no UTC offset"),
+    (
+        '{"kind":"alert","id":"a","name":"x","fired_at":"2026-10-04T13:22:05"}',
+        "fired_at",
+        "no UTC offset",
+    ),
     ('{"kind":"alarm","id":"a"}', "kind", "unknown kind 'alarm'"),
-    ('{"kind":"alert","id":"a","name":"x","fired_at":"2026-10-04T13:22:05Z","x":1}', "x",
-     "unknown field"),
+    (
+        '{"kind":"alert","id":"a","name":"x","fired_at":"2026-10-04T13:22:05Z","x":1}',
+        "x",
+        "unknown field",
+    ),
     ('{"kind":"alert","id":"a","fired_at":"2026-10-04T13:22:05Z"}', "name", "missing"),
-    ('{"kind":"incident","id":"i","severity":"1","started_at":"2026-10-04T13:22:05Z"}',
-     "severity", "integer"),
-    ('{"kind":"incident","id":"i","severity":4,"started_at":"2026-10-04T13:22:05Z"}',
-     "severity", "one of 1, 2, 3"),
+    (
+        '{"kind":"incident","id":"i","severity":"1","started_at":"2026-10-04T13:22:05Z"}',
+        "severity",
+        "integer",
+    ),
+    (
+        '{"kind":"incident","id":"i","severity":4,"started_at":"2026-10-04T13:22:05Z"}',
+        "severity",
+        "one of 1, 2, 3",
+    ),
     ('{"kind":"alert","id":"a","name":"x",', None, "invalid JSON"),
-    ('{"kind":"incident","id":"i","severity":2,"started_at":"2026-10-04T13:22:05Z",'
-     '"resolved_at":"2026-10-04T13:00:00Z"}', "resolved_at", "before started_at"),
-    ('{"kind":"survey_response","id":"s","submitted_at":"2026-10-04T13:22:05Z","score":0}',
-     "score", "greater than or equal to 1"),
+    (
+        '{"kind":"incident","id":"i","severity":2,"started_at":"2026-10-04T13:22:05Z",'
+        '"resolved_at":"2026-10-04T13:00:00Z"}',
+        "resolved_at",
+        "before started_at",
+    ),
+    (
+        '{"kind":"survey_response","id":"s","submitted_at":"2026-10-04T13:22:05Z","score":0}',
+        "score",
+        "greater than or equal to 1",
+    ),
     ('{"kind":"backup_job","id":"j","schedule":"0 2 * * 8"}', "schedule", "out of range"),
-    ('{"kind":"task_run","id":"t","task":"x","performed_at":"2026-10-04T13:22:05Z",'
-     '"automated":"true","minutes":3}', "automated", "boolean"),
+    (
+        '{"kind":"task_run","id":"t","task":"x","performed_at":"2026-10-04T13:22:05Z",'
+        '"automated":"true","minutes":3}',
+        "automated",
+        "boolean",
+    ),
 ]
 
 
@@ -149,13 +185,17 @@ def test_csv_import_crlf_and_types(cli: Any, engine: Engine, tmp_path: Path) -> 
         ("alerts.csv", b"id,name,fired_at,bogus\n", "field 'bogus'"),
         ("alerts.csv", b"id,name,fired_at\na1,x\n", "2 cells, but the header has 3"),
         ("whatever.csv", b"id\nx\n", "cannot tell the kind"),
-        ("task_runs.csv", b"id,task,performed_at,automated,minutes\n"
-         b"t,x,2026-10-01T00:00:00Z,yes,3\n", "field 'automated'"),
+        (
+            "task_runs.csv",
+            b"id,task,performed_at,automated,minutes\nt,x,2026-10-01T00:00:00Z,yes,3\n",
+            "field 'automated'",
+        ),
         ("alerts.csv", b"id,name,fired_at\n", "no rows"),
     ],
 )
-def test_bad_csv(cli: Any, engine: Engine, tmp_path: Path, name: str, content: bytes,
-                 reason: str) -> None:
+def test_bad_csv(
+    cli: Any, engine: Engine, tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     before = snapshot(engine)
     f = tmp_path / name
     f.write_bytes(content)
@@ -195,4 +235,6 @@ def test_one_bad_file_keeps_the_good_one(cli: Any, engine: Engine, tmp_path: Pat
     assert code == 2
     assert "bad.jsonl, line 1: field 'id'" in err
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(RECORD_TABLES["team"])).scalar_one() == 1
+        assert (
+            conn.execute(select(func.count()).select_from(RECORD_TABLES["team"])).scalar_one() == 1
+        )

@@ -24,14 +24,17 @@ from opsledger.records.tables import RECORD_TABLES, imports, raw_events
 from tests.ingest.test_import import snapshot
 
 BASE = datetime(2026, 9, 20, tzinfo=UTC)
-SETTINGS = settings(max_examples=8, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def ts(minutes: int, offset_h: int = 0) -> str:
     t = (BASE + timedelta(minutes=minutes)).astimezone(
-        __import__("datetime").timezone(timedelta(hours=offset_h)))
+        __import__("datetime").timezone(timedelta(hours=offset_h))
+    )
     return t.isoformat()
 
 
@@ -41,35 +44,71 @@ offsets = st.sampled_from([0, 2, -5])
 
 alerts = st.builds(
     lambda i, m, d, ack, act, off, svc: {
-        "kind": "alert", "id": i, "name": "Disk" if m % 2 else "CPU", "fired_at": ts(m, off),
+        "kind": "alert",
+        "id": i,
+        "name": "Disk" if m % 2 else "CPU",
+        "fired_at": ts(m, off),
         **({"resolved_at": ts(m + d)} if d else {}),
         **({"acknowledged_at": ts(m + 1)} if ack else {}),
         **({"actionable": act} if act is not None else {}),
-        **({"service": svc} if svc else {}), "labels": {"n": m % 3},
+        **({"service": svc} if svc else {}),
+        "labels": {"n": m % 3},
     },
-    ids, minutes, st.integers(0, 300), st.booleans(), st.none() | st.booleans(), offsets,
+    ids,
+    minutes,
+    st.integers(0, 300),
+    st.booleans(),
+    st.none() | st.booleans(),
+    offsets,
     st.sampled_from([None, "api", "db"]),
 )
 incidents = st.builds(
     lambda i, m, sev, d, key, svc: {
-        "kind": "incident", "id": i, "severity": sev, "started_at": ts(m),
-        "mitigated_at": ts(m + d), "resolved_at": ts(m + 2 * d), "acknowledged_at": ts(m + 3),
-        **({"root_cause_key": key} if key else {}), **({"service": svc} if svc else {}),
+        "kind": "incident",
+        "id": i,
+        "severity": sev,
+        "started_at": ts(m),
+        "mitigated_at": ts(m + d),
+        "resolved_at": ts(m + 2 * d),
+        "acknowledged_at": ts(m + 3),
+        **({"root_cause_key": key} if key else {}),
+        **({"service": svc} if svc else {}),
     },
-    ids, minutes, st.integers(1, 3), st.integers(0, 500), st.sampled_from([None, "k1", "k2"]),
+    ids,
+    minutes,
+    st.integers(1, 3),
+    st.integers(0, 500),
+    st.sampled_from([None, "k1", "k2"]),
     st.sampled_from([None, "api", "db"]),
 )
 changes = st.builds(
     lambda i, m, d, outcome: {
-        "kind": "change", "id": i, "approved_at": ts(m), "deployed_at": ts(m + d),
-        "outcome": outcome, "service": "api",
+        "kind": "change",
+        "id": i,
+        "approved_at": ts(m),
+        "deployed_at": ts(m + d),
+        "outcome": outcome,
+        "service": "api",
     },
-    ids, minutes, st.integers(-100, 20000), st.sampled_from(["success", "failed", "rolled_back"]),
+    ids,
+    minutes,
+    st.integers(-100, 20000),
+    st.sampled_from(["success", "failed", "rolled_back"]),
 )
 task_runs = st.builds(
-    lambda i, m, auto, mins: {"kind": "task_run", "id": i, "task": "rotate", "team": "core",
-                              "performed_at": ts(m), "automated": auto, "minutes": mins},
-    ids, minutes, st.booleans(), st.floats(0, 600, allow_nan=False),
+    lambda i, m, auto, mins: {
+        "kind": "task_run",
+        "id": i,
+        "task": "rotate",
+        "team": "core",
+        "performed_at": ts(m),
+        "automated": auto,
+        "minutes": mins,
+    },
+    ids,
+    minutes,
+    st.booleans(),
+    st.floats(0, 600, allow_nan=False),
 )
 REFS = [
     {"kind": "team", "id": "core"},
@@ -99,14 +138,18 @@ def do_import(engine: Engine, path: Path) -> None:
 
 def card(engine: Engine) -> Any:
     with engine.connect() as conn:
-        return [scorecard(conn, parse_period(p), Scope(**s), Policy())
-                for p in ("2026-10", "2026-W40") for s in ({}, {"team": "core"})]
+        return [
+            scorecard(conn, parse_period(p), Scope(**s), Policy())
+            for p in ("2026-10", "2026-W40")
+            for s in ({}, {"team": "core"})
+        ]
 
 
 @SETTINGS
 @given(recs=records)
-def test_importing_twice_changes_nothing(engine: Engine, tmp_path: Path,
-                                         recs: list[dict[str, Any]]) -> None:
+def test_importing_twice_changes_nothing(
+    engine: Engine, tmp_path: Path, recs: list[dict[str, Any]]
+) -> None:
     clear(engine)
     f = write(tmp_path / "r.jsonl", REFS + recs)
     do_import(engine, f)
@@ -116,13 +159,21 @@ def test_importing_twice_changes_nothing(engine: Engine, tmp_path: Path,
 
 
 @SETTINGS
-@given(recs=records, bad_at=st.integers(0, 25), bad=st.sampled_from([
-    '{"kind":"alert","id":"z","name":"n","fired_at":"2026-10-01T00:00:00"}',
-    '{"kind":"incident","id":"z","severity":5,"started_at":"2026-10-01T00:00:00Z"}',
-    '{"kind":"nope","id":"z"}', "not json"]))
-def test_one_bad_record_changes_nothing(engine: Engine, tmp_path: Path,
-                                        recs: list[dict[str, Any]], bad_at: int,
-                                        bad: str) -> None:
+@given(
+    recs=records,
+    bad_at=st.integers(0, 25),
+    bad=st.sampled_from(
+        [
+            '{"kind":"alert","id":"z","name":"n","fired_at":"2026-10-01T00:00:00"}',
+            '{"kind":"incident","id":"z","severity":5,"started_at":"2026-10-01T00:00:00Z"}',
+            '{"kind":"nope","id":"z"}',
+            "not json",
+        ]
+    ),
+)
+def test_one_bad_record_changes_nothing(
+    engine: Engine, tmp_path: Path, recs: list[dict[str, Any]], bad_at: int, bad: str
+) -> None:
     clear(engine)
     do_import(engine, write(tmp_path / "refs.jsonl", REFS))
     before = snapshot(engine)
@@ -141,8 +192,9 @@ def test_one_bad_record_changes_nothing(engine: Engine, tmp_path: Path,
 
 @SETTINGS
 @given(recs=records)
-def test_export_then_import_is_identity(engine: Engine, tmp_path: Path,
-                                        recs: list[dict[str, Any]]) -> None:
+def test_export_then_import_is_identity(
+    engine: Engine, tmp_path: Path, recs: list[dict[str, Any]]
+) -> None:
     clear(engine)
     do_import(engine, write(tmp_path / "r.jsonl", REFS + recs))
     with engine.connect() as conn:
@@ -168,9 +220,9 @@ def test_export_then_import_is_identity(engine: Engine, tmp_path: Path,
 
 @SETTINGS
 @given(first=records, second=records)
-def test_scorecard_after_rebuild_is_unchanged(engine: Engine, tmp_path: Path,
-                                              first: list[dict[str, Any]],
-                                              second: list[dict[str, Any]]) -> None:
+def test_scorecard_after_rebuild_is_unchanged(
+    engine: Engine, tmp_path: Path, first: list[dict[str, Any]], second: list[dict[str, Any]]
+) -> None:
     clear(engine)
     do_import(engine, write(tmp_path / "a.jsonl", REFS + first))
     do_import(engine, write(tmp_path / "b.jsonl", second))  # replaces some ids

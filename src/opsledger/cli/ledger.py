@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from opsledger.cli.render import csv_text, err_console, markdown, out_console, print_json, table
 from opsledger.cli.state import state
@@ -48,12 +55,22 @@ def _summary_rows(results: list[ImportResult]) -> list[list[object]]:
 
 def import_cmd(
     ctx: typer.Context,
-    files: Annotated[list[str], typer.Argument(help="Files (.jsonl, .ndjson, .csv) or - for "
-                                               "JSON Lines on standard input.")],
-    kind: Annotated[str | None, typer.Option("--kind", help="Kind of the records in CSV "
-                                             "files (default: from the file name).")] = None,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Accept unknown fields; they are "
-                                          "kept in the raw event only.")] = False,
+    files: Annotated[
+        list[str],
+        typer.Argument(help="Files (.jsonl, .ndjson, .csv) or - for JSON Lines on standard input."),
+    ],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", help="Kind of the records in CSV files (default: from the file name)."
+        ),
+    ] = None,
+    lenient: Annotated[
+        bool,
+        typer.Option(
+            "--lenient", help="Accept unknown fields; they are kept in the raw event only."
+        ),
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Summary: table or json.")] = "table",
 ) -> None:
     """Import native records. Each file is all-or-nothing; importing twice changes nothing."""
@@ -67,25 +84,45 @@ def import_cmd(
     for path in files:
         src = open_source(path, kind)
         try:
-            with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                          TimeRemainingColumn(), console=err_console(), transient=True,
-                          disable=not show or src.size is None) as bar:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=err_console(),
+                transient=True,
+                disable=not show or src.size is None,
+            ) as bar:
                 task = bar.add_task(f"importing {src.name}", total=src.size)
+
+                def progress(pos: int, t: TaskID = task, b: Progress = bar) -> None:
+                    b.update(t, completed=pos)
+
                 with engine.begin() as conn:
-                    results.append(import_source(
-                        conn, src, lenient, lambda pos: bar.update(task, completed=pos)))
+                    results.append(import_source(conn, src, lenient, progress))
         except UsageError as exc:
             err_console().print(f"error: {exc}", markup=False)
             failed.append(src.name)
     rows = _summary_rows(results)
     if fmt == "json":
-        print_json({"imported": [
-            {"source": r.source, "counts": {k: vars(c) for k, c in r.counts.items()}}
-            for r in results], "failed": failed})
+        print_json(
+            {
+                "imported": [
+                    {"source": r.source, "counts": {k: vars(c) for k, c in r.counts.items()}}
+                    for r in results
+                ],
+                "failed": failed,
+            }
+        )
     else:
-        out_console().print(table("Imported", ["source", "kind", "inserted", "replaced",
-                                               "unchanged"], rows,
-                                  [False, False, True, True, True]))
+        out_console().print(
+            table(
+                "Imported",
+                ["source", "kind", "inserted", "replaced", "unchanged"],
+                rows,
+                [False, False, True, True, True],
+            )
+        )
     if failed:
         raise typer.Exit(2)
 
@@ -94,18 +131,23 @@ def export_cmd(
     ctx: typer.Context,
     kind: Annotated[str, typer.Option("--kind", help="Record kind to export.")],
     fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.jsonl,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: "
-                                                "standard output).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: standard output).")
+    ] = None,
 ) -> None:
     """Export every record of a kind as JSON Lines or CSV (round-trips with import)."""
     spec = kind_for_name(kind)
     if spec is None:
-        raise UsageError(f"--kind {kind!r}: unknown kind (known: "
-                         f"{', '.join(k.name for k in KINDS)})")
+        raise UsageError(
+            f"--kind {kind!r}: unknown kind (known: {', '.join(k.name for k in KINDS)})"
+        )
     engine = state(ctx).engine()
     with engine.connect() as conn:
-        chunks = export_jsonl(conn, spec.name) if fmt is ExportFormat.jsonl else \
-            export_csv(conn, spec.name)
+        chunks = (
+            export_jsonl(conn, spec.name)
+            if fmt is ExportFormat.jsonl
+            else export_csv(conn, spec.name)
+        )
         if output is None:
             for chunk in chunks:
                 sys.stdout.write(chunk)
@@ -120,8 +162,14 @@ def rebuild_cmd(ctx: typer.Context) -> None:
     engine = state(ctx).engine()
     with engine.begin() as conn:
         counts = rebuild(conn)
-    out_console().print(table("Rebuilt from the raw event log", ["kind", "records"],
-                              [[k, n] for k, n in counts.items() if n], [False, True]))
+    out_console().print(
+        table(
+            "Rebuilt from the raw event log",
+            ["kind", "records"],
+            [[k, n] for k, n in counts.items() if n],
+            [False, True],
+        )
+    )
 
 
 def check_cmd(
@@ -162,8 +210,10 @@ def demo_cmd(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
     scale: Annotated[float, typer.Option(help="1 = about 120 services, 8 teams, 600 hosts.")] = 1.0,
-    end: Annotated[str | None, typer.Option(help="First day after the 12 months "
-                                            "(default: the first day of this month).")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="First day after the 12 months (default: the first day of this month)."),
+    ] = None,
 ) -> None:
     """Generate and import 12 months of a realistic organisation, then print the scorecard of
     the last full month."""
@@ -176,8 +226,13 @@ def demo_cmd(
     end_day = date.fromisoformat(end) if end else today.replace(day=1)
     engine = state(ctx).engine()
     show = sys.stderr.isatty()
-    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-                  console=err_console(), transient=True, disable=not show) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        console=err_console(),
+        transient=True,
+        disable=not show,
+    ) as bar:
         task = bar.add_task("generating and importing the demo", total=None)
 
         def counted() -> Iterator[Item]:
@@ -189,8 +244,11 @@ def demo_cmd(
         with engine.begin() as conn:
             result = apply_items(conn, counted(), f"demo seed={seed} scale={scale}")
     t = result.totals()
-    err_console().print(f"demo: {t.inserted:,} inserted, {t.replaced:,} replaced, "
-                        f"{t.unchanged:,} unchanged records", markup=False)
+    err_console().print(
+        f"demo: {t.inserted:,} inserted, {t.replaced:,} replaced, "
+        f"{t.unchanged:,} unchanged records",
+        markup=False,
+    )
     y, m = (end_day.year, end_day.month - 1) if end_day.month > 1 else (end_day.year - 1, 12)
     print_scorecard(ctx, month(y, m), None, None, ReportFormat.table.value, 0)
 

@@ -34,13 +34,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(
-        "--db", help="Database URL (sqlite:///PATH or postgresql://...). "
-        "Default: OPSLEDGER_DATABASE_URL, else an SQLite file in the user data directory.")] = None,
-    policy: Annotated[Path | None, typer.Option(
-        "--policy", help="Policy file (opsledger.toml). Default: OPSLEDGER_POLICY.")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL (sqlite:///PATH or postgresql://...). "
+            "Default: OPSLEDGER_DATABASE_URL, else an SQLite file in the user data directory.",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy file (opsledger.toml). Default: OPSLEDGER_POLICY."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     settings = Settings()
     if db:

@@ -12,8 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STATUS_STYLE = {"met": "green", "missed": "bold red", "no_data": "dim", "report": "cyan",
-                "error": "magenta"}
+STATUS_STYLE = {
+    "met": "green",
+    "missed": "bold red",
+    "no_data": "dim",
+    "report": "cyan",
+    "error": "magenta",
+}
 
 
 def out_console() -> Console:
@@ -48,8 +53,9 @@ def table(
     numeric: Sequence[bool] | None = None,
     styles: Sequence[Sequence[str | None]] | None = None,
 ) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold", show_edge=False,
-              pad_edge=False)
+    t = Table(
+        title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False
+    )
     for i, h in enumerate(headers):
         t.add_column(h, justify="right" if numeric and numeric[i] else "left", no_wrap=True)
     for r, row in enumerate(rows):
@@ -62,14 +68,18 @@ def table(
     return t
 
 
-def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]],
-             numeric: Sequence[bool] | None = None) -> str:
+def markdown(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] | None = None
+) -> str:
     def cell(v: Any) -> str:
         return (v if isinstance(v, str) else fmt_number(v)).replace("|", "\\|")
 
     lines = ["| " + " | ".join(headers) + " |"]
-    lines.append("|" + "|".join("---:" if numeric and numeric[i] else "---"
-                                for i in range(len(headers))) + "|")
+    lines.append(
+        "|"
+        + "|".join("---:" if numeric and numeric[i] else "---" for i in range(len(headers)))
+        + "|"
+    )
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 

@@ -25,8 +25,12 @@ from opsledger.kpis.model import Scope
 from opsledger.kpis.registry import KPIS, get
 
 FORMATS = ("table", "json", "markdown", "csv")
-PeriodOpt = Annotated[str | None, typer.Option("--period", help="2026-10, 2026-Q4, 2026-W40 "
-                                               "or 2026 (default: the last full month).")]
+PeriodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--period", help="2026-10, 2026-Q4, 2026-W40 or 2026 (default: the last full month)."
+    ),
+]
 FromOpt = Annotated[str | None, typer.Option("--from", help="Start date (inclusive).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="End date (exclusive).")]
 TeamOpt = Annotated[str | None, typer.Option("--team", help="Narrow to a team.")]
@@ -45,14 +49,16 @@ def _rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]], list[str]]:
     rows, statuses = [], []
     for k in kpis:
         trend = [t["value"] for t in k.get("trend", [])][::-1]
-        rows.append([k["id"], *trend, k["value"], k["unit"], k["target"]["text"], k["status"],
-                     k["count"]])
+        rows.append(
+            [k["id"], *trend, k["value"], k["unit"], k["target"]["text"], k["status"], k["count"]]
+        )
         statuses.append(k["status"])
     return headers, rows, statuses
 
 
-def print_scorecard(ctx: typer.Context, period: Period, team: str | None, service: str | None,
-                    fmt: str, trend: int) -> None:
+def print_scorecard(
+    ctx: typer.Context, period: Period, team: str | None, service: str | None, fmt: str, trend: int
+) -> None:
     st = state(ctx)
     policy = st.policy()
     with st.engine().connect() as conn:
@@ -69,16 +75,20 @@ def print_scorecard(ctx: typer.Context, period: Period, team: str | None, servic
         sys.stdout.write(csv_text(headers, rows))
     else:
         scope = ", ".join(f"{k} {v}" for k, v in data["scope"].items() if v) or "all"
-        styles = [[STATUS_STYLE.get(s) if h == "status" else None for h in headers]
-                  for s in statuses]
+        styles = [
+            [STATUS_STYLE.get(s) if h == "status" else None for h in headers] for s in statuses
+        ]
         title = f"Scorecard {data['period']['label']} (scope: {scope})"
         out_console().print(table(title, headers, rows, numeric, styles))
         for k in data["kpis"]:
             if k.get("error"):
                 out_console().print(f"{k['id']}: {k['error']}", markup=False)
             if k["id"] == "backup_success_rate" and k["count"]:
-                out_console().print(f"backup silent failures: {k['silent_failures']} "
-                                    f"(target 0, {k['silent_failures_status']})", markup=False)
+                out_console().print(
+                    f"backup silent failures: {k['silent_failures']} "
+                    f"(target 0, {k['silent_failures_status']})",
+                    markup=False,
+                )
 
 
 def scorecard_cmd(
@@ -89,8 +99,9 @@ def scorecard_cmd(
     team: TeamOpt = None,
     service: ServiceOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json, markdown or csv.")] = "table",
-    trend: Annotated[int, typer.Option("--trend", min=0, max=36,
-                                       help="Add the N previous periods.")] = 0,
+    trend: Annotated[
+        int, typer.Option("--trend", min=0, max=36, help="Add the N previous periods.")
+    ] = 0,
 ) -> None:
     """Every KPI of the scorecard for a period, with target, status and count."""
     _check_format(fmt)
@@ -98,8 +109,9 @@ def scorecard_cmd(
     print_scorecard(ctx, p, team, service, fmt, trend)
 
 
-kpis_app = typer.Typer(help="The KPI registry: list the KPIs, explain a figure.",
-                       no_args_is_help=True)
+kpis_app = typer.Typer(
+    help="The KPI registry: list the KPIs, explain a figure.", no_args_is_help=True
+)
 
 
 @kpis_app.command("list")
@@ -144,18 +156,33 @@ def explain_cmd(
     headers = ["kind", "id", "counted as", "contribution", "note"]
     rows = [[e.kind, e.id, e.role, e.contribution, e.note] for e in evidence]
     if fmt == "json":
-        out = {"period": period_json(p), "scope": Scope(team, service).as_json(),
-               "kpi": fig.as_json(), "formula": kpi.formula, "records": kpi.records,
-               "evidence": [{"kind": e.kind, "id": e.id, "role": e.role,
-                             "contribution": e.contribution, "note": e.note} for e in evidence]}
+        out = {
+            "period": period_json(p),
+            "scope": Scope(team, service).as_json(),
+            "kpi": fig.as_json(),
+            "formula": kpi.formula,
+            "records": kpi.records,
+            "evidence": [
+                {
+                    "kind": e.kind,
+                    "id": e.id,
+                    "role": e.role,
+                    "contribution": e.contribution,
+                    "note": e.note,
+                }
+                for e in evidence
+            ],
+        }
         print_json(out)
         return
     if fmt == "csv":
         sys.stdout.write(csv_text(headers, rows))
         return
-    head = (f"{kpi.id} {p.label}: {fmt_number(fig.outcome.value)} {kpi.unit} "
-            f"(target {fig.target.text()}, {fig.status}, count {fig.outcome.count})\n"
-            f"formula: {kpi.formula}\nrecords: {kpi.records}\n")
+    head = (
+        f"{kpi.id} {p.label}: {fmt_number(fig.outcome.value)} {kpi.unit} "
+        f"(target {fig.target.text()}, {fig.status}, count {fig.outcome.count})\n"
+        f"formula: {kpi.formula}\nrecords: {kpi.records}\n"
+    )
     if fmt == "markdown":
         sys.stdout.write(f"## {head}\n" + markdown(headers, rows, [False] * 3 + [True, False]))
         return

@@ -95,7 +95,10 @@ def month(y: int, m: int) -> Period:
 def quarter(y: int, q: int) -> Period:
     ny, nm = _add_months(y, (q - 1) * 3 + 1, 3)
     return Period(
-        f"{y:04d}-Q{q}", _midnight(date(y, (q - 1) * 3 + 1, 1)), _midnight(date(ny, nm, 1)), "quarter"
+        f"{y:04d}-Q{q}",
+        _midnight(date(y, (q - 1) * 3 + 1, 1)),
+        _midnight(date(ny, nm, 1)),
+        "quarter",
     )
 
 
@@ -104,7 +107,9 @@ def week(y: int, w: int) -> Period:
         monday = date.fromisocalendar(y, w, 1)
     except ValueError:
         raise PeriodError(f"{y}-W{w:02d}: ISO year {y} has no week {w}") from None
-    return Period(f"{y:04d}-W{w:02d}", _midnight(monday), _midnight(monday + timedelta(days=7)), "week")
+    return Period(
+        f"{y:04d}-W{w:02d}", _midnight(monday), _midnight(monday + timedelta(days=7)), "week"
+    )
 
 
 def week_of(d: date) -> Period:
@@ -119,7 +124,9 @@ def year(y: int) -> Period:
 def date_range(start: date, end: date) -> Period:
     if end <= start:
         raise PeriodError(f"--to {end} must be after --from {start} (--to is exclusive)")
-    return Period(f"{start.isoformat()}..{end.isoformat()}", _midnight(start), _midnight(end), "range")
+    return Period(
+        f"{start.isoformat()}..{end.isoformat()}", _midnight(start), _midnight(end), "range"
+    )
 
 
 def parse_period(text: str) -> Period:
@@ -150,9 +157,7 @@ def last_full_month(now: datetime) -> Period:
     return month(y, m)
 
 
-def resolve(
-    period: str | None, start: str | None, end: str | None, now: datetime
-) -> Period:
+def resolve(period: str | None, start: str | None, end: str | None, now: datetime) -> Period:
     """The period chosen on a command line; by default the last full month."""
     if period and (start or end):
         raise PeriodError("give either --period or --from/--to, not both")

@@ -90,9 +90,13 @@ class _Applier:
         """Digest and import of a record as it was before this import (from the raw log)."""
         row = self.conn.execute(
             select(raw_events.c.digest, raw_events.c.import_id)
-            .where(raw_events.c.kind == kind, raw_events.c.record_id == rid,
-                   raw_events.c.import_id < self.import_id)
-            .order_by(raw_events.c.seq.desc()).limit(1)
+            .where(
+                raw_events.c.kind == kind,
+                raw_events.c.record_id == rid,
+                raw_events.c.import_id < self.import_id,
+            )
+            .order_by(raw_events.c.seq.desc())
+            .limit(1)
         ).first()
         return (row[0], row[1]) if row else (None, None)
 
@@ -126,9 +130,13 @@ class _Applier:
                 else:
                     counts.replaced -= 1
                 events.pop(rid, None)
-                self.conn.execute(raw_events.delete().where(
-                    raw_events.c.import_id == self.import_id, raw_events.c.kind == kind,
-                    raw_events.c.record_id == rid))
+                self.conn.execute(
+                    raw_events.delete().where(
+                        raw_events.c.import_id == self.import_id,
+                        raw_events.c.kind == kind,
+                        raw_events.c.record_id == rid,
+                    )
+                )
                 old_digest = pre_digest
                 if pre_digest == dig and pre_import is not None:
                     counts.unchanged += 1
@@ -160,7 +168,7 @@ def apply_items(
     conn: Connection, items: Iterable[Item], source: str, lenient: bool = False
 ) -> ImportResult:
     """Apply items inside the caller's transaction (the caller commits or rolls back)."""
-    import_id = conn.execute(
+    inserted = conn.execute(
         insert(imports).values(
             source=source,
             imported_at=datetime.now(UTC),
@@ -168,7 +176,9 @@ def apply_items(
             replaced=0,
             unchanged=0,
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert inserted is not None
+    import_id = int(inserted[0])
     applier = _Applier(conn, import_id, lenient)
     for item in items:
         applier.add(item)

@@ -71,7 +71,9 @@ def open_source(path: str, kind_name: str | None = None) -> Source:
 def _check_start(head: bytes, source: str) -> None:
     if head.startswith(BOM):
         raise RecordError(
-            source, "line 1", None,
+            source,
+            "line 1",
+            None,
             "file starts with a UTF-8 byte order mark; save it as UTF-8 without BOM",
         )
 
@@ -124,8 +126,8 @@ def _read_csv(
     lenient: bool,
     progress: Callable[[int], None] | None,
 ) -> Iterator[Item]:
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    _check_start(buffered.peek(3)[:3], source)  # type: ignore[attr-defined]
+    buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    _check_start(buffered.peek(3)[:3], source)
     text = io.TextIOWrapper(buffered, encoding="utf-8", errors="strict", newline="")
     try:
         reader = csv.reader(text, strict=True)
@@ -178,7 +180,9 @@ def _check_header(header: list[str], kind: Kind, source: str, lenient: bool) -> 
         seen.add(name)
         if name == "kind":
             raise RecordError(
-                source, "line 1 (header)", name,
+                source,
+                "line 1 (header)",
+                name,
                 "CSV files hold one kind: give it by file name or --kind, not as a column",
             )
         if name not in kind.by_name and not lenient:

@@ -33,7 +33,7 @@ def _met(runs: np.ndarray[Any, Any], tick_us: np.ndarray[Any, Any], window: int)
     return out
 
 
-def backup_success(ctx: Ctx) -> Outcome:  # noqa: C901 - one pass over jobs, ticks and runs
+def backup_success(ctx: Ctx) -> Outcome:
     jobs_t, runs_t = T["backup_job"], T["backup_run"]
     window = ctx.policy.backups.tick_window_minutes * US_PER_MIN
     start, end = ctx.start_us, ctx.end_us
@@ -42,7 +42,7 @@ def backup_success(ctx: Ctx) -> Outcome:  # noqa: C901 - one pass over jobs, tic
             jobs_t.c.schedule.is_not(None)),
         ctx.by_service(jobs_t.c.service))).all()
     scheduled_ids = select(jobs_t.c.id).where(jobs_t.c.schedule.is_not(None))
-    first_runs = dict(ctx.conn.execute(
+    first_runs: dict[str, int] = dict(ctx.conn.execute(
         select(runs_t.c.job, func.min(ctx.ts(runs_t.c.started_at)))
         .where(runs_t.c.job.in_(scheduled_ids)).group_by(runs_t.c.job)).all())
     cols = [runs_t.c.job, ctx.ts(runs_t.c.started_at), runs_t.c.status]

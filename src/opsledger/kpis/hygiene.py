@@ -51,8 +51,8 @@ def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
             ev.append(Evidence("vulnerability", vid, "numerator" if ok else "denominator", None,
                                f"{sev}, due after {sla[sev]} days: "
                                + ("fixed in time" if ok else "not fixed by due")))
-    return Outcome(pct(fixed, counted), counted, {"fixed_in_time": fixed, "risk_accepted": accepted},
-                   ev if ctx.explain else None)
+    extras = {"fixed_in_time": fixed, "risk_accepted": accepted}
+    return Outcome(pct(fixed, counted), counted, extras, ev if ctx.explain else None)
 
 
 def patch_compliance(ctx: Ctx) -> Outcome:
@@ -100,9 +100,10 @@ def cost_variance(ctx: Ctx) -> Outcome:
     if ctx.explain:
         ev = [Evidence("budget", r.id, "denominator", r.amount, f"{r.scope} {r.month}")
               for r in budgets]
-        ev += [Evidence("cost", r.id, "numerator" if (r.scope, r.month) in budget_by else
-                        "excluded", r.amount, f"{r.scope} {r.month}"
-                        + ("" if (r.scope, r.month) in budget_by else ": no budget")) for r in costs]
+        for r in costs:
+            paired = (r.scope, r.month) in budget_by
+            ev.append(Evidence("cost", r.id, "numerator" if paired else "excluded", r.amount,
+                               f"{r.scope} {r.month}" + ("" if paired else ": no budget")))
     extras = {"budget": total_b, "cost": total_c, "currency": next(iter(currencies), None)}
     return Outcome(value, len(budgets), extras, ev)
 
@@ -112,7 +113,7 @@ def _task_runs(ctx: Ctx) -> list[tuple[str, bool, float]]:
     q = select(tr.c.id, tr.c.automated, tr.c.minutes).where(
         tr.c.performed_at >= ctx.period.start, tr.c.performed_at < ctx.period.end
     )
-    return [tuple(r) for r in ctx.conn.execute(where(q, ctx.by_team_field(tr.c.team)))]  # type: ignore[misc]
+    return [tuple(r) for r in ctx.conn.execute(where(q, ctx.by_team_field(tr.c.team)))]
 
 
 def automation_coverage(ctx: Ctx) -> Outcome:

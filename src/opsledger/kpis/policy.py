@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opsledger.errors import PolicyError
 
-Op = Literal["<", "<=", ">", ">=", "==", "abs<", "abs<=", "+points", "lower_than_previous", "report"]
+Op = Literal[
+    "<", "<=", ">", ">=", "==", "abs<", "abs<=", "+points", "lower_than_previous", "report"
+]
 DEFAULT_SLA_DAYS = {"critical": 14, "high": 30, "medium": 90, "low": 180}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select
@@ -106,8 +107,9 @@ def alert_noise(ctx: Ctx) -> Outcome:
     in_period = (al.c.fired_at >= ctx.period.start, al.c.fired_at < ctx.period.end)
     actionable = _actionable(al)
     if not ctx.explain:
-        q = select(func.count(), func.sum(case((actionable, 1), else_=0))).where(*in_period)
-        total, good = ctx.conn.execute(where(q, ctx.by_service(al.c.service))).one()
+        q: Any = select(func.count(), func.sum(case((actionable, 1), else_=0)))
+        row = ctx.conn.execute(where(q.where(*in_period), ctx.by_service(al.c.service))).one()
+        total, good = row[0], row[1]
         total, good = int(total or 0), int(good or 0)
         return Outcome(pct(total - good, total), total, {"non_actionable": total - good})
     q2 = select(al.c.id, al.c.name, actionable).where(*in_period).order_by(al.c.fired_at)

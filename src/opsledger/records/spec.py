@@ -51,7 +51,7 @@ class Kind:
         return tuple(f.name for f in self.fields)
 
 
-S, I, F, B, T, D, M, O, C = (
+S, I, F, B, T, D, M, O, C = (  # noqa: E741 - short names for the table below
     FieldType.STR,
     FieldType.INT,
     FieldType.FLOAT,

@@ -65,7 +65,9 @@ RECORD_TABLES: dict[str, Table] = {k.name: _record_table(k) for k in KINDS}
 raw_events = Table(
     "raw_events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("import_id", Integer, nullable=False, index=True),
     Column("kind", String(40), nullable=False),
     Column("record_id", Text, nullable=False),

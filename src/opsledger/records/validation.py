@@ -118,11 +118,9 @@ def model_for(kind_name: str, lenient: bool) -> type[BaseModel]:
     for f in kind.fields:
         fields[f.name] = (_annotation(f), ... if f.required else None)
     validators = {"check_order": _order_check(kind)} if kind.order else {}
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         f"{kind.name.title().replace('_', '')}Record",
-        __config__=ConfigDict(
-            strict=True, extra="ignore" if lenient else "forbid", frozen=True
-        ),
+        __config__=ConfigDict(strict=True, extra="ignore" if lenient else "forbid", frozen=True),
         __validators__=validators,
         **fields,
     )
