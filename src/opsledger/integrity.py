@@ -63,7 +63,11 @@ def dangling_references(conn: Connection) -> list[Finding]:
         )
         out += [
             Finding(
-                "unknown_reference", money, rid, "scope", f"scope '{scope}' names no service or team"
+                "unknown_reference",
+                money,
+                rid,
+                "scope",
+                f"scope '{scope}' names no service or team",
             )
             for rid, scope in conn.execute(q)
         ]
