@@ -33,7 +33,7 @@ metadata = MetaData(naming_convention=NAMING)
 
 _TYPES: dict[FieldType, Any] = {
     FieldType.STR: Text,
-    FieldType.INT: Integer,
+    FieldType.INT: BigInteger,
     FieldType.FLOAT: Double,
     FieldType.BOOL: Boolean,
     FieldType.DATETIME: UTCDateTime,

@@ -96,7 +96,7 @@ def upgrade() -> None:
     sa.Column('started_at', opsledger.core.types.UTCDateTime(), nullable=False),
     sa.Column('finished_at', opsledger.core.types.UTCDateTime(), nullable=True),
     sa.Column('status', sa.Text(), nullable=False),
-    sa.Column('bytes', sa.Integer(), nullable=True),
+    sa.Column('bytes', sa.BigInteger(), nullable=True),
     sa.Column('_digest', sa.String(length=32), nullable=False),
     sa.Column('_import', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_backup_runs'))
@@ -182,7 +182,7 @@ def upgrade() -> None:
     op.create_table('incidents',
     sa.Column('id', sa.Text(), nullable=False),
     sa.Column('title', sa.Text(), nullable=True),
-    sa.Column('severity', sa.Integer(), nullable=False),
+    sa.Column('severity', sa.BigInteger(), nullable=False),
     sa.Column('service', sa.Text(), nullable=True),
     sa.Column('started_at', opsledger.core.types.UTCDateTime(), nullable=False),
     sa.Column('detected_at', opsledger.core.types.UTCDateTime(), nullable=True),
