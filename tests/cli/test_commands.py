@@ -116,7 +116,7 @@ def test_export_import_and_rebuild(cli: Any, tmp_path: Path) -> None:
     cli("import", str(write_jsonl(tmp_path / "r.jsonl", RECORDS)))
     out_file = tmp_path / "incidents.csv"
     assert cli("export", "--kind", "incident", "--format", "csv", "-o", str(out_file))[0] == 0
-    code, out, _ = cli("import", str(out_file), "--format", "json")
+    _, out, _ = cli("import", str(out_file), "--format", "json")
     assert json.loads(out)["imported"][0]["counts"]["incident"] == {
         "inserted": 0, "replaced": 0, "unchanged": 2}
     before = cli("scorecard", "--period", "2026-10", "--format", "json")[1]
