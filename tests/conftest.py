@@ -66,9 +66,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truncate_pg(engine: Engine) -> None:
-    tables = ", ".join([k.table for k in KINDS] + ["raw_events", "imports"])
+    # DELETE is much faster than TRUNCATE on the few rows a test leaves behind
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
+        for name in [k.table for k in KINDS] + ["raw_events", "imports"]:
+            conn.execute(text(f"DELETE FROM {name}"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

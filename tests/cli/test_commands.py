@@ -131,3 +131,14 @@ def test_demo_small(cli: Any) -> None:
     code, out, _ = cli("scorecard", "--period", "2026-10", "--format", "json")
     statuses = {k["status"] for k in json.loads(out)["kpis"]}
     assert {"met", "missed"} <= statuses
+
+
+def test_service_scope_takes_its_team_targets(cli: Any, tmp_path: Path) -> None:
+    cli("import", str(write_jsonl(tmp_path / "r.jsonl", RECORDS)))
+    policy = tmp_path / "opsledger.toml"
+    policy.write_text("[teams.core.targets]\nmttr_sev1 = 25\n", encoding="utf-8")
+    _, out, _ = cli("--policy", str(policy), "scorecard", "--period", "2026-10",
+                    "--service", "api", "--format", "json")
+    mttr = next(k for k in json.loads(out)["kpis"] if k["id"] == "mttr_sev1")
+    assert mttr["target"]["value"] == 25
+    assert mttr["status"] == "missed"  # 30 min against the team's < 25

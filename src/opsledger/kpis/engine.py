@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from opsledger.core.periods import Period
 from opsledger.kpis.model import Ctx, Kpi, Outcome, Scope, status
 from opsledger.kpis.policy import Policy, resolve_target
 from opsledger.kpis.registry import KPIS
+from opsledger.records.tables import RECORD_TABLES
 
 
 @dataclass
@@ -50,7 +51,7 @@ def evaluate(
 ) -> Figure:
     ctx = Ctx(conn, period, scope, policy, explain)
     outcome = kpi.compute(ctx)
-    target = resolve_target(policy, kpi.id, kpi.target, scope.team, scope.service)
+    target = resolve_target(policy, kpi.id, kpi.target, _target_team(conn, scope), scope.service)
     baseline: dict[str, Any] | None = None
     base_value: float | None = None
     if target.op in ("+points", "lower_than_previous"):
@@ -64,6 +65,17 @@ def evaluate(
             "met" if outcome.extras["silent_failures"] == 0 else "missed"
         )
     return Figure(kpi, period, outcome, target, st, baseline)
+
+
+def _target_team(conn: Connection, scope: Scope) -> str | None:
+    """The team whose policy targets apply: --team, else the team of --service."""
+    if scope.team is not None or scope.service is None:
+        return scope.team
+    services = RECORD_TABLES["service"]
+    team: str | None = conn.execute(
+        select(services.c.team).where(services.c.id == scope.service)
+    ).scalar()
+    return team
 
 
 def period_json(p: Period) -> dict[str, str]:
