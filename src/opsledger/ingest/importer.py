@@ -63,7 +63,10 @@ def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None
 class _Applier:
     """Batches items of one import: classify against stored digests, log raw, upsert."""
 
-    def __init__(self, conn: Connection, import_id: int, lenient: bool) -> None:
+    def __init__(
+        self, conn: Connection, import_id: int, lenient: bool, inbound_id: int | None = None
+    ) -> None:
+        self.inbound_id = inbound_id
         self.conn = conn
         self.import_id = import_id
         self.lenient = lenient
@@ -154,6 +157,7 @@ class _Applier:
                     "lenient": self.lenient,
                     "payload": it.payload,
                     "digest": dig,
+                    "inbound_id": self.inbound_id,
                 }
             state[rid] = (dig, import_id)
             row = dict(it.record)
@@ -165,7 +169,11 @@ class _Applier:
 
 
 def apply_items(
-    conn: Connection, items: Iterable[Item], source: str, lenient: bool = False
+    conn: Connection,
+    items: Iterable[Item],
+    source: str,
+    lenient: bool = False,
+    inbound_id: int | None = None,
 ) -> ImportResult:
     """Apply items inside the caller's transaction (the caller commits or rolls back)."""
     inserted = conn.execute(
@@ -179,7 +187,7 @@ def apply_items(
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
-    applier = _Applier(conn, import_id, lenient)
+    applier = _Applier(conn, import_id, lenient, inbound_id)
     for item in items:
         applier.add(item)
     applier.flush()

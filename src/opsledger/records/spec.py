@@ -114,6 +114,10 @@ KINDS: tuple[Kind, ...] = (
             Field("incident", ref="incident", index=True),
             Field("runbook_url"),
             Field("labels", O),
+            # opsledger's own additions, filled by connectors
+            Field("annotations", O),
+            Field("generator_url"),
+            Field("fingerprint", index=True),
         ),
         order=(("resolved_at", "fired_at"), ("acknowledged_at", "fired_at")),
     ),

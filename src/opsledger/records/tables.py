@@ -75,6 +75,7 @@ raw_events = Table(
     Column("lenient", Boolean, nullable=False),
     Column("payload", Text, nullable=False),  # verbatim line, or the CSV row as a JSON object
     Column("digest", String(32), nullable=False),  # digest of the record it produced
+    Column("inbound_id", BigInteger, nullable=True),  # the vendor payload it came from
 )
 Index("ix_raw_events_kind_record", raw_events.c.kind, raw_events.c.record_id)
 
@@ -87,4 +88,42 @@ imports = Table(
     Column("inserted", Integer, nullable=False),
     Column("replaced", Integer, nullable=False),
     Column("unchanged", Integer, nullable=False),
+)
+
+# --- the server: access tokens, inbound vendor payloads and rejected payloads ---------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("scope", String(10), nullable=False),  # ingest | read | admin
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the token
+    Column("prefix", String(16), nullable=False),  # first characters, to tell tokens apart
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+inbound_payloads = Table(
+    "inbound_payloads",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("connector", String(40), nullable=False, index=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("import_id", Integer, nullable=True),
+    Column("body", Text, nullable=False),  # the vendor payload, verbatim
+)
+
+rejected_payloads = Table(
+    "rejected_payloads",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("connector", String(60), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("status", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("remote", String(64), nullable=True),
+    Column("body", Text, nullable=False),  # up to the size limit, undecodable bytes replaced
 )

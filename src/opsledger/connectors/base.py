@@ -1,0 +1,118 @@
+"""What a connector is, and the registry of connectors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opsledger.errors import UsageError
+
+NativeRecord = dict[str, Any]
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+class PayloadError(UsageError):
+    """A vendor payload that cannot be turned into records: says where and why."""
+
+    def __init__(self, connector: str, where: str, reason: str, status: int = 422) -> None:
+        self.status = status  # 400 for a body that is not JSON, 422 for a wrong schema
+        self.connector = connector
+        self.where = where
+        self.reason = reason
+        super().__init__(
+            f"{connector} payload, {where}: {reason}" if where else f"{connector} payload: {reason}"
+        )
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A webhook or file connector.
+
+    `parse` is pure: (body bytes, headers) -> native records, event times from the payload.
+    `verify` checks a vendor signature with the connector's secret: True when it matches,
+    False when a signature was sent and does not match, None when none was sent.
+    `patch`: True when payloads update records (alert episodes) rather than replace them:
+    fields the payload leaves out keep their stored values.
+    """
+
+    name: str
+    parse: Callable[[bytes, Mapping[str, str]], list[NativeRecord]]
+    verify: Callable[[bytes, Mapping[str, str], str], bool | None] | None = None
+    patch: bool = True
+    description: str = ""
+    # senders that put a routing key in the body (PagerDuty Events API v2): the key may be
+    # an ingest token
+    token_in_body: Callable[[bytes], str | None] | None = None
+
+
+def load_json(connector: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise PayloadError(connector, "", "body is not UTF-8", 400) from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            connector, f"line {exc.lineno} column {exc.colno}", f"malformed JSON ({exc.msg})", 400
+        ) from None
+
+
+def timestamp(connector: str, where: str, value: Any) -> str:
+    """A vendor timestamp as RFC 3339 UTC (nanoseconds cut to microseconds). Naive: error."""
+    if not isinstance(value, str):
+        raise PayloadError(connector, where, f"expected a timestamp string, got {value!r}")
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6], value.strip(), count=1)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(connector, where, f"not an RFC 3339 timestamp: {value!r}") from None
+    if t.tzinfo is None:
+        raise PayloadError(connector, where, f"timestamp without UTC offset: {value!r}")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def hmac_sha256_hex(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_REGISTRY: dict[str, Connector] = {}
+
+
+def register(connector: Connector) -> Connector:
+    if connector.name in _REGISTRY:
+        raise ValueError(f"connector {connector.name} registered twice")
+    _REGISTRY[connector.name] = connector
+    return connector
+
+
+def connectors() -> dict[str, Connector]:
+    """Every connector, loaded on first use (nothing happens at import time)."""
+    if not _REGISTRY:
+        from opsledger.connectors import alertmanager  # noqa: F401
+
+        _load_optional()
+    return dict(_REGISTRY)
+
+
+def _load_optional() -> None:
+    import importlib
+
+    for name in ("grafana", "pagerduty", "opsgenie", "events"):
+        try:
+            importlib.import_module(f"opsledger.connectors.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"opsledger.connectors.{name}":
+                raise
+
+
+def get_connector(name: str) -> Connector | None:
+    return connectors().get(name)

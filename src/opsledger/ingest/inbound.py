@@ -1,0 +1,87 @@
+"""Vendor payloads (webhooks and vendor files) into the ledger, through a connector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from opsledger.connectors.base import Connector, NativeRecord
+from opsledger.ingest.importer import ImportResult, apply_items
+from opsledger.ingest.reader import Item
+from opsledger.records.spec import KIND_BY_NAME
+from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
+from opsledger.records.validation import canonical, validate_json_line
+
+MAX_STORED_BODY = 1024 * 1024
+
+
+def _stored(conn: Connection, kind: str, rid: str) -> dict[str, Any] | None:
+    spec = KIND_BY_NAME[kind]
+    table = RECORD_TABLES[kind]
+    row = conn.execute(
+        select(*[table.c[f.name] for f in spec.fields]).where(table.c.id == rid)
+    ).first()
+    if row is None:
+        return None
+    stored: dict[str, Any] = json.loads(canonical(dict(row._mapping)))
+    return stored
+
+
+def merge_updates(conn: Connection, records: list[NativeRecord]) -> list[NativeRecord]:
+    """Patch semantics for connectors: a field the payload leaves out keeps its stored (or
+    earlier in this payload) value, so a late retry of a firing notification never clears a
+    resolution or an acknowledgement."""
+    merged: dict[tuple[str, str], NativeRecord] = {}
+    for rec in records:
+        key = (rec["kind"], rec["id"])
+        base = merged.get(key)
+        if base is None:
+            stored = _stored(conn, *key)
+            base = {"kind": key[0], **stored} if stored else {}
+        update = {k: v for k, v in rec.items() if v is not None}
+        merged[key] = {**base, **update}
+    return list(merged.values())
+
+
+def ingest_payload(
+    conn: Connection, connector: Connector, body: bytes, headers: Mapping[str, str]
+) -> ImportResult:
+    """Parse, keep the verbatim payload, and apply its records, inside the caller's
+    transaction. Raises PayloadError or RecordError (nothing is applied then)."""
+    records = connector.parse(body, headers)
+    if connector.patch:
+        records = merge_updates(conn, records)
+    items = []
+    for n, rec in enumerate(records, 1):
+        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+        kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
+        items.append(Item(kind, record, "json", line))
+    inbound_id = conn.execute(
+        insert(inbound_payloads).values(
+            connector=connector.name,
+            received_at=datetime.now(UTC),
+            body=body.decode("utf-8", "replace"),
+        )
+    ).inserted_primary_key
+    assert inbound_id is not None
+    return apply_items(conn, items, f"{connector.name} webhook", inbound_id=int(inbound_id[0]))
+
+
+def log_rejected(
+    conn: Connection, connector: str, status: int, reason: str, body: bytes, remote: str | None
+) -> None:
+    """Keep what was refused, so that nothing sent is ever silently lost."""
+    conn.execute(
+        insert(rejected_payloads).values(
+            connector=connector[:60],
+            received_at=datetime.now(UTC),
+            status=status,
+            reason=reason,
+            remote=remote,
+            body=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+        )
+    )
