@@ -71,8 +71,34 @@ def _marker(backend: str) -> Path:
     return OUT / f"scorecard-scale10-{backend}.json"
 
 
+def _schema_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from opsledger.core.db import alembic_config
+
+    return str(ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head())
+
+
+def _generator_sha() -> str:
+    import hashlib
+
+    import opsledger.demo.generator as gen
+
+    return hashlib.sha256(Path(gen.__file__).read_bytes()).hexdigest()[:16]
+
+
 def _wanted() -> dict[str, Any]:
-    return {"scale": SCALE, "seed": SEED, "end": END}
+    """What a cached database must match: demo parameters, schema head, generator source."""
+    return {"scale": SCALE, "seed": SEED, "end": END, "schema_head": _schema_head(),
+            "generator_sha": _generator_sha()}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _cached(backend: str) -> dict[str, Any] | None:
@@ -156,7 +182,8 @@ def build(backend: str, force: bool = False) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"[{backend}] demo failed (exit {proc.returncode}); see {log}")
-    info = {**_wanted(), "backend": backend, "build_seconds": round(seconds, 1),
+    info = {**_wanted(), "backend": backend, "git": git_commit(),
+            "build_seconds": round(seconds, 1),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "load_at_build": os.getloadavg()}
     if backend == "postgresql":
@@ -281,7 +308,8 @@ def _mark(ok: bool) -> str:
 
 def report(results: dict[str, Any]) -> None:
     m = results["machine"]
-    print(f"\nmachine: {m['nproc']} cores, Python {m['python']}, SQLite {m['sqlite']}, "
+    print(f"\ncommit {results['git']}; machine: {m['nproc']} cores, "
+          f"Python {m['python']}, SQLite {m['sqlite']}, "
           f"PostgreSQL {m['postgresql']}, load average at start {m['loadavg']}")
     for backend, res in results["backends"].items():
         speed = res["speed"]
@@ -323,7 +351,7 @@ def main() -> None:
         return
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "machine": _machine(), "backends": {}}
+                               "git": git_commit(), "machine": _machine(), "backends": {}}
     for backend in backends:
         results["backends"][backend] = {"build": build(backend, force=args.rebuild)}
     if args.build_only:

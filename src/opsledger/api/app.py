@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsledger import __version__
-from opsledger.api import hooks, problems, routes
+from opsledger.api import hooks, incidents, problems, routes
 from opsledger.connectors.base import connectors
 from opsledger.core.db import open_database
 from opsledger.kpis.policy import load_policy
@@ -40,4 +40,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(hooks.router)
+    app.include_router(incidents.router)
     return app

@@ -19,6 +19,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy import Engine
 
 from opsledger.cli.render import csv_text, err_console, markdown, out_console, print_json, table
 from opsledger.cli.state import state
@@ -72,6 +73,15 @@ def import_cmd(
         ),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Summary: table or json.")] = "table",
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Read a vendor export through "
+            "a connector (pagerduty, opsgenie, slack, "
+            "review ...) instead of native records.",
+        ),
+    ] = None,
 ) -> None:
     """Import native records. Each file is all-or-nothing; importing twice changes nothing."""
     if kind is not None and kind_for_name(kind) is None:
@@ -80,6 +90,9 @@ def import_cmd(
     engine = st.engine()
     results: list[ImportResult] = []
     failed: list[str] = []
+    if source is not None:
+        _import_vendor(engine, source, files, results, failed)
+        files = []
     show = sys.stderr.isatty()
     for path in files:
         src = open_source(path, kind)
@@ -125,6 +138,28 @@ def import_cmd(
         )
     if failed:
         raise typer.Exit(2)
+
+
+def _import_vendor(
+    engine: Engine, source: str, paths: list[str], results: list[ImportResult], failed: list[str]
+) -> None:
+    from opsledger.connectors.base import connectors, get_connector
+    from opsledger.ingest.inbound import ingest_path
+
+    connector = get_connector(source)
+    if connector is None or connector.parse_path is None:
+        known = sorted(n for n, c in connectors().items() if c.parse_path is not None)
+        raise UsageError(
+            f"--from {source!r}: no file connector of that name (known: "
+            f"{', '.join(known) or 'none'})"
+        )
+    for path in paths:
+        try:
+            with engine.begin() as conn:
+                results.append(ingest_path(conn, connector, Path(path)))
+        except UsageError as exc:
+            err_console().print(f"error: {exc}", markup=False)
+            failed.append(path)
 
 
 def export_cmd(

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from opsledger import __version__
-from opsledger.cli import ledger, scorecard
+from opsledger.cli import alerts, incidents, ledger, scorecard, server
 from opsledger.cli.render import err_console
 from opsledger.cli.state import State
 from opsledger.errors import OpsledgerError
@@ -62,6 +62,9 @@ def root(
 
 ledger.register(app)
 scorecard.register(app)
+server.register(app)
+alerts.register(app)
+incidents.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from opsledger.errors import UsageError
@@ -49,6 +50,8 @@ class Connector:
     # senders that put a routing key in the body (PagerDuty Events API v2): the key may be
     # an ingest token
     token_in_body: Callable[[bytes], str | None] | None = None
+    # `opsledger import --from NAME PATH`: a vendor export (file or directory) -> records
+    parse_path: Callable[[Path], list[NativeRecord]] | None = None
 
 
 def load_json(connector: str, body: bytes) -> Any:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
+from opsledger.errors import UsageError
 from opsledger.ingest.importer import ImportResult, apply_items
 from opsledger.ingest.reader import Item
 from opsledger.records.spec import KIND_BY_NAME
@@ -52,7 +54,34 @@ def ingest_payload(
 ) -> ImportResult:
     """Parse, keep the verbatim payload, and apply its records, inside the caller's
     transaction. Raises PayloadError or RecordError (nothing is applied then)."""
-    records = connector.parse(body, headers)
+    return ingest_records(conn, connector, connector.parse(body, headers), body, "webhook")
+
+
+def raw_of(path: Path) -> bytes:
+    """The verbatim input of a vendor export: a file's bytes, or a directory's JSON files as
+    one JSON object {relative path: text}."""
+    if path.is_file():
+        return path.read_bytes()
+    files = {
+        str(p.relative_to(path)): p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted(path.rglob("*.json"))
+    }
+    return json.dumps(files, ensure_ascii=False).encode()
+
+
+def ingest_path(conn: Connection, connector: Connector, path: Path) -> ImportResult:
+    """`opsledger import --from NAME PATH`: a vendor export through its connector."""
+    if connector.parse_path is None:
+        raise UsageError(f"connector {connector.name} reads webhooks only, not files")
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    return ingest_records(conn, connector, connector.parse_path(path), raw_of(path), f"file {path}")
+
+
+def ingest_records(
+    conn: Connection, connector: Connector, records: list[NativeRecord], body: bytes, how: str
+) -> ImportResult:
+    """Apply a connector's records and keep the raw vendor input next to them."""
     if connector.patch:
         records = merge_updates(conn, records)
     items = []
@@ -68,7 +97,7 @@ def ingest_payload(
         )
     ).inserted_primary_key
     assert inbound_id is not None
-    return apply_items(conn, items, f"{connector.name} webhook", inbound_id=int(inbound_id[0]))
+    return apply_items(conn, items, f"{connector.name} {how}", inbound_id=int(inbound_id[0]))
 
 
 def log_rejected(

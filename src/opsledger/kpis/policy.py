@@ -67,6 +67,29 @@ class Backups(_Strict):
     tick_window_minutes: int = Field(60, gt=0, le=1440)
 
 
+class AlertsPolicy(_Strict):
+    """Alert-noise analysis settings."""
+
+    flap_minutes: int = Field(10, gt=0)  # re-fired within N minutes of resolving = flapping
+    quick_resolve_minutes: int = Field(5, gt=0)  # auto-resolved faster than this, unacked
+    storm_count: int = Field(50, gt=1)  # this many occurrences of one rule ...
+    storm_minutes: int = Field(10, gt=0)  # ... within this many minutes = a storm
+
+
+class AutoOpenRule(_Strict):
+    """Open an incident automatically from an alert that matches every given condition."""
+
+    name: str
+    alert_severity: list[Literal["critical", "warning", "info"]] | None = None
+    service_tier: list[Literal["critical", "high", "standard"]] | None = None
+    alert_names: list[str] | None = None
+    incident_severity: int = Field(2, ge=1, le=3)
+
+
+class IncidentsPolicy(_Strict):
+    auto_open: list[AutoOpenRule] = Field(default_factory=list)
+
+
 class Policy(_Strict):
     """The whole policy. `Policy()` is the default (blueprint targets)."""
 
@@ -75,6 +98,8 @@ class Policy(_Strict):
     services: dict[str, Scoped] = Field(default_factory=dict)
     vulnerability_sla_days: SlaDays = Field(default_factory=SlaDays)
     backups: Backups = Field(default_factory=Backups)
+    alerts: AlertsPolicy = Field(default_factory=AlertsPolicy)
+    incidents: IncidentsPolicy = Field(default_factory=IncidentsPolicy)
 
     def sla_days(self) -> dict[str, int]:
         return self.vulnerability_sla_days.model_dump()
