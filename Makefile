@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck migrations-check ci clean
+.PHONY: setup demo test lint typecheck migrations-check clean
 
 $(BIN)/opsledger: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

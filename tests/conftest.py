@@ -22,7 +22,7 @@ from opsledger.cli.main import main
 from opsledger.core.db import make_engine, migrate
 from opsledger.ingest.importer import ImportResult, apply_items
 from opsledger.ingest.reader import Item
-from opsledger.records.spec import KINDS
+from opsledger.records.tables import metadata
 from opsledger.records.validation import validate_json_line
 
 PG_ADMIN = os.environ.get(
@@ -38,7 +38,7 @@ def pg_url() -> Iterator[str | None]:
             name = f"opsledger_test_{uuid.uuid4().hex[:10]}"
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             raise RuntimeError(
                 f"PostgreSQL is mandatory in CI and is not reachable: {exc}"
             ) from exc
@@ -68,8 +68,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _truncate_pg(engine: Engine) -> None:
     # DELETE is much faster than TRUNCATE on the few rows a test leaves behind
     with engine.begin() as conn:
-        for name in [k.table for k in KINDS] + ["raw_events", "imports"]:
-            conn.execute(text(f"DELETE FROM {name}"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

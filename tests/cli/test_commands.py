@@ -142,3 +142,19 @@ def test_service_scope_takes_its_team_targets(cli: Any, tmp_path: Path) -> None:
     mttr = next(k for k in json.loads(out)["kpis"] if k["id"] == "mttr_sev1")
     assert mttr["target"]["value"] == 25
     assert mttr["status"] == "missed"  # 30 min against the team's < 25
+
+
+def test_policy_errors_name_the_file_at_load(cli: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("[teams.core.targets]\ntoil_hours_per_week = 3\n", encoding="utf-8")
+    code, _, err = cli("--policy", str(policy), "scorecard", "--period", "2026-10")
+    assert code == 2
+    assert "p.toml: [teams.core.targets]" in err and "bare number cannot replace" in err
+
+
+def test_import_goes_on_after_a_missing_file(cli: Any, tmp_path: Path) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", RECORDS[:1])
+    code, out, err = cli("import", str(tmp_path / "missing.jsonl"), str(good), "--format", "json")
+    assert code == 2 and "no such file" in err
+    assert json.loads(out)["imported"][0]["counts"]["team"]["inserted"] == 1
+    assert cli("demo", "--end", "2026-13-01")[0] == 2

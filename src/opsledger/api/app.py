@@ -9,11 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opsledger import __version__
-from opsledger.api import hooks, incidents, problems, routes
+from opsledger.api import alerts, hooks, incidents, problems, routes
 from opsledger.connectors.base import connectors
 from opsledger.core.db import open_database
 from opsledger.kpis.policy import load_policy
-from opsledger.kpis.registry import KPI_IDS
+from opsledger.kpis.registry import DEFAULT_TARGETS
 from opsledger.settings import Settings
 
 
@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="The system of record and KPI engine for operations teams.",
     )
     app.state.engine = open_database(settings.resolved_database_url())
-    app.state.policy = load_policy(settings.policy, KPI_IDS)
+    app.state.policy = load_policy(settings.policy, DEFAULT_TARGETS)
     connectors()  # load the connector registry once, at start-up
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.include_router(alerts.router)  # before routes: /alerts/noise is not an alert id
     app.include_router(routes.router)
     app.include_router(hooks.router)
     app.include_router(incidents.router)

@@ -94,8 +94,15 @@ def import_cmd(
         _import_vendor(engine, source, files, results, failed)
         files = []
     show = sys.stderr.isatty()
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format {fmt!r}: use table or json")
     for path in files:
-        src = open_source(path, kind)
+        try:
+            src = open_source(path, kind)
+        except UsageError as exc:
+            err_console().print(f"error: {exc}", markup=False)
+            failed.append(path)
+            continue
         try:
             with Progress(
                 TextColumn("{task.description}"),
@@ -250,15 +257,17 @@ def demo_cmd(
         typer.Option(help="First day after the 12 months (default: the first day of this month)."),
     ] = None,
 ) -> None:
-    """Generate and import 12 months of a realistic organisation, then print the scorecard of
-    the last full month."""
+    """Import 12 months of a realistic demo organisation; print last month's scorecard."""
     from opsledger.cli.scorecard import print_scorecard
     from opsledger.core.periods import month
 
     if scale <= 0 or scale > 100:
         raise UsageError("--scale must be in (0, 100]")
     today = datetime.now(UTC).date()
-    end_day = date.fromisoformat(end) if end else today.replace(day=1)
+    try:
+        end_day = date.fromisoformat(end) if end else today.replace(day=1)
+    except ValueError:
+        raise UsageError(f"--end {end!r} is not a date (YYYY-MM-DD)") from None
     engine = state(ctx).engine()
     show = sys.stderr.isatty()
     with Progress(

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from opsledger.core.db import open_database
 from opsledger.kpis.policy import Policy, load_policy
-from opsledger.kpis.registry import KPI_IDS
+from opsledger.kpis.registry import DEFAULT_TARGETS
 from opsledger.settings import Settings
 
 
@@ -31,7 +31,7 @@ class State:
             self._engine = None
 
     def policy(self) -> Policy:
-        return load_policy(self.policy_path or self.settings.policy, KPI_IDS)
+        return load_policy(self.policy_path or self.settings.policy, DEFAULT_TARGETS)
 
 
 def state(ctx: typer.Context) -> State:

@@ -143,7 +143,7 @@ def documentation_freshness(ctx: Ctx) -> Outcome:
     fresh = sum(1 for _, t in rows if t >= cutoff)
     ev = [Evidence("runbook", r, "numerator" if t >= cutoff else "denominator", None,
                    f"last reviewed {t.date()}") for r, t in rows] if ctx.explain else None
-    return Outcome(pct(fresh, len(rows)), len(rows), {"fresh": fresh, "cutoff": cutoff.isoformat()},
+    return Outcome(pct(fresh, len(rows)), len(rows), {"fresh": fresh, "cutoff": cutoff.isoformat().replace("+00:00", "Z")},
                    ev)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -105,7 +106,7 @@ class Policy(_Strict):
         return self.vulnerability_sla_days.model_dump()
 
 
-def _check_ids(policy: Policy, known: set[str], path: str) -> None:
+def _check_ids(policy: Policy, known: Mapping[str, Target] | set[str], path: str) -> None:
     tables = [("targets", policy.targets)]
     tables += [(f"teams.{t}.targets", s.targets) for t, s in policy.teams.items()]
     tables += [(f"services.{s}.targets", v.targets) for s, v in policy.services.items()]
@@ -116,9 +117,14 @@ def _check_ids(policy: Policy, known: set[str], path: str) -> None:
                     f"{path}: [{where}] names unknown KPI '{kpi_id}' "
                     f"(known: {', '.join(sorted(known))})"
                 )
+            if isinstance(known, Mapping):  # check the override now, not at first use
+                try:
+                    _to_target(targets[kpi_id], kpi_id, known[kpi_id])
+                except PolicyError as exc:
+                    raise PolicyError(f"{path}: [{where}] {exc}") from None
 
 
-def load_policy(path: Path | None, known_kpis: set[str]) -> Policy:
+def load_policy(path: Path | None, known_kpis: Mapping[str, Target] | set[str]) -> Policy:
     """Load and validate a policy file; None (and no OPSLEDGER_POLICY) gives the defaults."""
     if path is None:
         env = os.environ.get("OPSLEDGER_POLICY")
@@ -154,6 +160,10 @@ def resolve_target(
         chosen = policy.targets.get(kpi_id)
     if chosen is None:
         return default
+    return _to_target(chosen, kpi_id, default)
+
+
+def _to_target(chosen: TargetValue, kpi_id: str, default: Target) -> Target:
     if isinstance(chosen, TargetSpec):
         if chosen.value is None and chosen.op not in ("lower_than_previous", "report"):
             raise PolicyError(f"target of {kpi_id}: op {chosen.op!r} needs a value")

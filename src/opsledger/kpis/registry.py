@@ -80,6 +80,7 @@ KPIS: tuple[Kpi, ...] = (
 
 BY_ID: dict[str, Kpi] = {k.id: k for k in KPIS}
 KPI_IDS: set[str] = set(BY_ID)
+DEFAULT_TARGETS: dict[str, Target] = {k.id: k.target for k in KPIS}
 
 
 def get(kpi_id: str) -> Kpi:

@@ -138,7 +138,9 @@ def _kind_adapter(kind_name: str, lenient: bool) -> TypeAdapter[Any]:
     return TypeAdapter(model_for(kind_name, lenient))
 
 
-def _describe(exc: ValidationError, source: str, location: str) -> RecordError:
+def _describe(
+    exc: ValidationError, source: str, location: str, tagged: bool = True
+) -> RecordError:
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err["loc"]]
     etype = err["type"]
@@ -153,7 +155,7 @@ def _describe(exc: ValidationError, source: str, location: str) -> RecordError:
     if etype in ("model_type", "model_attributes_type", "dict_type"):
         return RecordError(source, location, None, "a record must be a JSON object")
     # drop the union tag from the location
-    if loc and loc[0] in KIND_BY_NAME:
+    if tagged and loc and loc[0] in KIND_BY_NAME:
         loc = loc[1:]
     field = ".".join(p for p in loc if not p.startswith("function-")) or None
     if etype == "time_order":
@@ -232,7 +234,7 @@ def validate_csv_row(
     try:
         model = _kind_adapter(kind.name, lenient).validate_json(json.dumps(obj))
     except ValidationError as exc:
-        raise _describe(exc, source, location) from None
+        raise _describe(exc, source, location, tagged=False) from None
     return _to_record(model)
 
 
