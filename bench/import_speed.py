@@ -41,6 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,94 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass
+class _Org:
+    teams: list[str]
+    services: list[str]
+    team_of: dict[str, str]
+    jobs: list[str]
+    incidents: list[str] = field(default_factory=list)
+
+
+def _alert(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
+    name, sev, source, job, port, runbook = rnd.choice(_RULES)
+    rec: dict[str, Any] = {"kind": "alert", "id": f"al-{k:08d}", "name": name,
+                           "source": source, "service": svc, "severity": sev,
+                           "fired_at": _iso(at)}
+    if rnd.random() < 0.97:
+        rec["resolved_at"] = _iso(at + timedelta(seconds=rnd.randrange(60, 7200)))
+    if rnd.random() < 0.6:
+        rec["acknowledged_at"] = _iso(at + timedelta(seconds=rnd.randrange(20, 900)))
+        rec["acknowledged_by"] = rnd.choice(_PEOPLE)
+    if rnd.random() < 0.06:
+        rec["actionable"] = rnd.random() < 0.8
+    if org.incidents and rnd.random() < 0.02:
+        rec["incident"] = rnd.choice(org.incidents[-20:])
+    if runbook:
+        rec["runbook_url"] = f"https://runbooks.example.com/{name.lower()}"
+    host = f"{svc}-{rnd.randrange(1, 9):02d}"
+    rec["labels"] = {"alertname": name, "severity": sev, "service": svc,
+                     "team": org.team_of[svc], "env": "prod", "job": job,
+                     "instance": host + port}
+    return rec
+
+
+def _incident(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
+    iid = f"inc-{k:05d}"
+    org.incidents.append(iid)
+    return {"kind": "incident", "id": iid, "title": f"{svc} degraded",
+            "severity": rnd.choice((1, 2, 2, 3, 3, 3)), "service": svc,
+            "started_at": _iso(at), "detected_at": _iso(at + timedelta(minutes=3)),
+            "acknowledged_at": _iso(at + timedelta(minutes=8)),
+            "mitigated_at": _iso(at + timedelta(minutes=rnd.randrange(20, 240))),
+            "resolved_at": _iso(at + timedelta(hours=rnd.randrange(4, 30))),
+            "root_cause": "bad config push", "root_cause_key": f"rc-{k % 40}"}
+
+
+def _change(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
+    return {"kind": "change", "id": f"chg-{k:06d}", "title": f"Deploy {svc}",
+            "service": svc, "type": rnd.choice(("standard", "normal", "emergency")),
+            "risk": rnd.choice(("low", "medium", "high")),
+            "requested_at": _iso(at - timedelta(days=2)),
+            "approved_at": _iso(at - timedelta(days=1)), "started_at": _iso(at),
+            "deployed_at": _iso(at + timedelta(minutes=30)),
+            "outcome": rnd.choice(("success",) * 18 + ("failed", "rolled_back")),
+            "ticket": f"CHG{1_040_000 + k}"}
+
+
+def _backup_run(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
+    ok = rnd.random() < 0.98
+    rec = {"kind": "backup_run", "id": f"br-{k:07d}", "job": rnd.choice(org.jobs),
+           "scheduled_at": _iso(at), "started_at": _iso(at + timedelta(minutes=2)),
+           "finished_at": _iso(at + timedelta(minutes=40)),
+           "status": "success" if ok else "failed"}
+    if ok:
+        rec["bytes"] = rnd.randrange(10**8, 10**11)
+    return rec
+
+
+def _task_run(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
+    auto = rnd.random() < 0.5
+    return {"kind": "task_run", "id": f"task-{k:07d}", "task": rnd.choice(_TASKS),
+            "team": rnd.choice(org.teams), "performed_at": _iso(at), "automated": auto,
+            "minutes": 2.5 if auto else float(rnd.randrange(5, 90))}
+
+
+def _vulnerability(rnd: random.Random, org: _Org, k: int, at: datetime,
+                   svc: str) -> dict[str, Any]:
+    rec = {"kind": "vulnerability", "id": f"vuln-{k:07d}", "asset": f"{svc}-01",
+           "cve": f"CVE-2026-{10000 + k % 50000}", "package": "openssl",
+           "severity": rnd.choice(("critical", "high", "medium", "low")),
+           "first_seen": _iso(at)}
+    if rnd.random() < 0.7:
+        rec["fixed_at"] = _iso(at + timedelta(days=rnd.randrange(1, 60)))
+    return rec
+
+
+_MAKERS = {"alert": _alert, "incident": _incident, "change": _change,
+           "backup_run": _backup_run, "task_run": _task_run, "vulnerability": _vulnerability}
+
+
 def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     """`n` records: reference kinds first, then events in time order."""
     rnd = random.Random(seed)
@@ -96,88 +185,25 @@ def generate(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     teams = [f"team-{i:02d}" for i in range(max(2, n_services // 40))]
     services = [f"{_DOMAINS[i % len(_DOMAINS)]}-{_COMPONENTS[i % len(_COMPONENTS)]}-{i:04d}"
                 for i in range(n_services)]
-    team_of = {s: teams[i % len(teams)] for i, s in enumerate(services)}
-    jobs = [f"bk-{s}" for s in services[: max(1, n_services // 4)]]
+    org = _Org(teams, services, {s: teams[i % len(teams)] for i, s in enumerate(services)},
+               [f"bk-{s}" for s in services[: max(1, n_services // 4)]])
     for t in teams:
         yield {"kind": "team", "id": t, "name": t.replace("-", " ").title()}
-    for i, s in enumerate(services):
+    for s in services:
         yield {"kind": "service", "id": s, "name": s.replace("-", " ").title(),
-               "team": team_of[s], "tier": rnd.choice(("critical", "high",
-                                                                   "standard"))}
-    for j in jobs:
+               "team": org.team_of[s], "tier": rnd.choice(("critical", "high", "standard"))}
+    for j in org.jobs:
         yield {"kind": "backup_job", "id": j, "service": j[3:], "schedule": "0 2 * * *",
                "since": _iso(T0), "critical": rnd.random() < 0.3, "rpo_hours": 24.0}
-    made = len(teams) + len(services) + len(jobs)
     kinds = [k for k, _ in _MIX]
     weights = [w for _, w in _MIX]
-    events = n - made
+    events = n - len(teams) - len(services) - len(org.jobs)
     seq: dict[str, int] = {}
-    incidents: list[str] = []
     for i in range(events):
         kind = rnd.choices(kinds, weights)[0]
         k = seq[kind] = seq.get(kind, 0) + 1
         at = T0 + timedelta(seconds=int(YEAR_S * i / events) + rnd.randrange(0, 60))
-        svc = rnd.choice(services)
-        if kind == "alert":
-            name, sev, source, job, port, runbook = rnd.choice(_RULES)
-            rec: dict[str, Any] = {"kind": "alert", "id": f"al-{k:08d}", "name": name,
-                                   "source": source, "service": svc, "severity": sev,
-                                   "fired_at": _iso(at)}
-            if rnd.random() < 0.97:
-                rec["resolved_at"] = _iso(at + timedelta(seconds=rnd.randrange(60, 7200)))
-            if rnd.random() < 0.6:
-                rec["acknowledged_at"] = _iso(at + timedelta(seconds=rnd.randrange(20, 900)))
-                rec["acknowledged_by"] = rnd.choice(_PEOPLE)
-            if rnd.random() < 0.06:
-                rec["actionable"] = rnd.random() < 0.8
-            if incidents and rnd.random() < 0.02:
-                rec["incident"] = rnd.choice(incidents[-20:])
-            if runbook:
-                rec["runbook_url"] = f"https://runbooks.example.com/{name.lower()}"
-            host = f"{svc}-{rnd.randrange(1, 9):02d}"
-            rec["labels"] = {"alertname": name, "severity": sev, "service": svc,
-                             "team": team_of[svc], "env": "prod",
-                             "job": job, "instance": host + port}
-        elif kind == "incident":
-            iid = f"inc-{k:05d}"
-            incidents.append(iid)
-            rec = {"kind": "incident", "id": iid, "title": f"{svc} degraded",
-                   "severity": rnd.choice((1, 2, 2, 3, 3, 3)), "service": svc,
-                   "started_at": _iso(at), "detected_at": _iso(at + timedelta(minutes=3)),
-                   "acknowledged_at": _iso(at + timedelta(minutes=8)),
-                   "mitigated_at": _iso(at + timedelta(minutes=rnd.randrange(20, 240))),
-                   "resolved_at": _iso(at + timedelta(hours=rnd.randrange(4, 30))),
-                   "root_cause": "bad config push", "root_cause_key": f"rc-{k % 40}"}
-        elif kind == "change":
-            rec = {"kind": "change", "id": f"chg-{k:06d}", "title": f"Deploy {svc}",
-                   "service": svc, "type": rnd.choice(("standard", "normal", "emergency")),
-                   "risk": rnd.choice(("low", "medium", "high")),
-                   "requested_at": _iso(at - timedelta(days=2)),
-                   "approved_at": _iso(at - timedelta(days=1)), "started_at": _iso(at),
-                   "deployed_at": _iso(at + timedelta(minutes=30)),
-                   "outcome": rnd.choice(("success",) * 18 + ("failed", "rolled_back")),
-                   "ticket": f"CHG{1_040_000 + k}"}
-        elif kind == "backup_run":
-            ok = rnd.random() < 0.98
-            rec = {"kind": "backup_run", "id": f"br-{k:07d}", "job": rnd.choice(jobs),
-                   "scheduled_at": _iso(at), "started_at": _iso(at + timedelta(minutes=2)),
-                   "finished_at": _iso(at + timedelta(minutes=40)),
-                   "status": "success" if ok else "failed"}
-            if ok:
-                rec["bytes"] = rnd.randrange(10**8, 10**11)
-        elif kind == "task_run":
-            auto = rnd.random() < 0.5
-            rec = {"kind": "task_run", "id": f"task-{k:07d}", "task": rnd.choice(_TASKS),
-                   "team": rnd.choice(teams), "performed_at": _iso(at), "automated": auto,
-                   "minutes": 2.5 if auto else float(rnd.randrange(5, 90))}
-        else:
-            rec = {"kind": "vulnerability", "id": f"vuln-{k:07d}", "asset": f"{svc}-01",
-                   "cve": f"CVE-2026-{10000 + k % 50000}", "package": "openssl",
-                   "severity": rnd.choice(("critical", "high", "medium", "low")),
-                   "first_seen": _iso(at)}
-            if rnd.random() < 0.7:
-                rec["fixed_at"] = _iso(at + timedelta(days=rnd.randrange(1, 60)))
-        yield rec
+        yield _MAKERS[kind](rnd, org, k, at, rnd.choice(services))
 
 
 def write_jsonl(n: int, seed: int) -> Path:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsledger import __version__
 from opsledger.api import alerts, hooks, incidents, problems, routes
@@ -15,6 +16,21 @@ from opsledger.core.db import open_database
 from opsledger.kpis.policy import load_policy
 from opsledger.kpis.registry import DEFAULT_TARGETS
 from opsledger.settings import Settings
+
+
+class RefuseNulInQuery:
+    """A query string with a NUL character (%00) is refused with 400 before any route sees
+    it: PostgreSQL text cannot hold NUL, and no parameter of the API needs one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+            detail = "the query string contains a NUL character (%00)"
+            await problems.problem_response(400, detail, scope["path"])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -33,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(OpsledgerError, problems.on_opsledger)
     app.add_exception_handler(Exception, problems.on_unexpected)
+    app.add_middleware(RefuseNulInQuery)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")
     def healthz() -> dict[str, Any]:
@@ -43,3 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(incidents.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of `opsledger serve --workers N`, from OPSLEDGER_* settings."""
+    return create_app(Settings())

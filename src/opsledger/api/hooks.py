@@ -70,11 +70,15 @@ def _process(request: Request, name: str, body: bytes) -> dict[str, Any]:
     _authorise(request, connector, body)
     try:
         with engine_of(request).begin() as conn:
-            result = ingest_payload(conn, connector, body, request.headers)
+            result = ingest_payload(
+                conn, connector, body, request.headers, request.app.state.policy
+            )
     except PayloadError as exc:
         raise Problem(exc.status, str(exc)) from None
     except RecordError as exc:
         raise Problem(422, str(exc)) from None
+    if connector.respond is not None:
+        return connector.respond(body, result)
     totals = result.totals()
     return {
         "connector": name,

@@ -9,6 +9,7 @@ import typer
 from opsledger.access import create_token, list_tokens, revoke_token
 from opsledger.cli.render import err_console, out_console, print_json, table
 from opsledger.cli.state import state
+from opsledger.errors import UsageError
 
 tokens_app = typer.Typer(
     help="API tokens: create (shown once), list, revoke.", no_args_is_help=True
@@ -71,18 +72,39 @@ def serve_cmd(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run the REST API, the webhook receivers and /healthz (uvicorn)."""
+    import os
+
     import uvicorn
 
     from opsledger.api.app import create_app
 
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: give 1 or more")
     st = state(ctx)
     settings = st.settings.model_copy(update={"policy": st.policy_path or st.settings.policy})
-    app = create_app(settings)
+    app = create_app(settings)  # migrates and checks the policy once, before any worker
     err_console().print(
         f"opsledger serving on http://{host}:{port} (API under /api/v1, docs at /docs)",
         markup=False,
     )
-    uvicorn.run(app, host=host, port=port, workers=workers, log_level="warning", access_log=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    # uvicorn starts each worker process from an import string; they read the settings
+    # from the environment
+    app.state.engine.dispose()
+    os.environ["OPSLEDGER_DATABASE_URL"] = settings.resolved_database_url()
+    if settings.policy is not None:
+        os.environ["OPSLEDGER_POLICY"] = str(settings.policy)
+    uvicorn.run(
+        "opsledger.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

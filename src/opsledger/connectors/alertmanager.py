@@ -23,6 +23,7 @@ from opsledger.connectors.base import (
 
 NAME = "alertmanager"
 SEVERITIES = ("critical", "warning", "info")
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: "not set"
 
 
 def _fingerprint(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
@@ -33,30 +34,56 @@ def _fingerprint(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return short_hash(*(f"{k}={v}" for k, v in sorted(labels.items())))
 
 
-def _alert(alert: Any, i: int) -> NativeRecord:
+def _time(connector: str, where: str, value: Any) -> str | None:
+    """A timestamp of the payload; None for Go's zero time (Grafana's endsAt of a firing
+    alert, and Alertmanager's on some versions)."""
+    t = timestamp(connector, where, value)
+    return None if t == GO_ZERO_TIME else t
+
+
+def _strings(connector: str, where: str, value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise PayloadError(connector, where, f"{what} must be an object of strings")
+    return value
+
+
+def episode(
+    connector: str, prefix: str, alert: Any, i: int, group_status: Any = None
+) -> NativeRecord:
+    """One alert of an Alertmanager-shaped notification (Alertmanager v4, Grafana v1) as the
+    record of its firing episode: `<prefix>-<fingerprint>-<startsAt epoch seconds>`.
+
+    An alert without its own status (some hand-made or old captures) takes the
+    notification's: `resolved` means every alert of the group is resolved; under `firing` it
+    is read as firing, which at worst leaves a resolution out, never records a wrong one."""
     where = f"alerts[{i}]"
     if not isinstance(alert, dict):
-        raise PayloadError(NAME, where, "an alert must be an object")
-    labels = alert.get("labels")
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise PayloadError(NAME, f"{where}.labels", "labels must be an object of strings")
+        raise PayloadError(connector, where, "an alert must be an object")
+    labels = _strings(connector, f"{where}.labels", alert.get("labels"), "labels")
     name = labels.get("alertname")
     if not name:
-        raise PayloadError(NAME, f"{where}.labels", "no alertname label")
-    annotations = alert.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise PayloadError(NAME, f"{where}.annotations", "annotations must be an object")
-    status = alert.get("status")
+        raise PayloadError(connector, f"{where}.labels", "no alertname label")
+    annotations = _strings(
+        connector, f"{where}.annotations", alert.get("annotations") or {}, "annotations"
+    )
+    generator = alert.get("generatorURL")
+    if generator is not None and not isinstance(generator, str):
+        raise PayloadError(connector, f"{where}.generatorURL", "must be a string")
+    status = alert.get("status", group_status)
     if status not in ("firing", "resolved"):
-        raise PayloadError(NAME, f"{where}.status", f"must be firing or resolved, got {status!r}")
-    fired = timestamp(NAME, f"{where}.startsAt", alert.get("startsAt"))
+        raise PayloadError(
+            connector, f"{where}.status", f"must be firing or resolved, got {status!r}"
+        )
+    fired = _time(connector, f"{where}.startsAt", alert.get("startsAt"))
+    if fired is None:
+        raise PayloadError(connector, f"{where}.startsAt", "the zero time: the alert has no start")
     fp = _fingerprint(alert, labels)
     epoch = int(datetime.fromisoformat(fired.replace("Z", "+00:00")).timestamp())
     rec: NativeRecord = {
         "kind": "alert",
-        "id": f"am-{fp}-{epoch}",
+        "id": f"{prefix}-{fp}-{epoch}",
         "name": name,
-        "source": NAME,
+        "source": connector,
         "fired_at": fired,
         "labels": labels,
         "fingerprint": fp,
@@ -70,26 +97,41 @@ def _alert(alert: Any, i: int) -> NativeRecord:
     runbook = annotations.get("runbook_url") or labels.get("runbook_url")
     if runbook:
         rec["runbook_url"] = runbook
-    if alert.get("generatorURL"):
-        rec["generator_url"] = alert["generatorURL"]
+    if generator:
+        rec["generator_url"] = generator
     if status == "resolved":
-        # endsAt of a firing alert is only Alertmanager's guess of expiry: used when resolved
-        rec["resolved_at"] = timestamp(NAME, f"{where}.endsAt", alert.get("endsAt"))
+        # endsAt of a firing alert is only a guess of expiry (or the zero time): used when
+        # resolved
+        ended = _time(connector, f"{where}.endsAt", alert.get("endsAt"))
+        if ended is None:
+            reason = "a resolved alert needs its end time, got the zero time"
+            raise PayloadError(connector, f"{where}.endsAt", reason)
+        rec["resolved_at"] = ended
     return rec
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[NativeRecord]:
-    payload = load_json(NAME, body)
+def parse_notification(
+    connector: str, prefix: str, version: str, body: bytes
+) -> list[NativeRecord]:
+    """An Alertmanager-shaped notification of payload `version`: one record per alert."""
+    payload = load_json(connector, body)
     if not isinstance(payload, dict):
-        raise PayloadError(NAME, "", "the payload must be a JSON object")
-    if str(payload.get("version")) != "4":
+        raise PayloadError(connector, "", "the payload must be a JSON object")
+    if str(payload.get("version")) != version:
         raise PayloadError(
-            NAME, "version", f"only payload version 4 is supported, got {payload.get('version')!r}"
+            connector,
+            "version",
+            f"only payload version {version} is supported, got {payload.get('version')!r}",
         )
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
-        raise PayloadError(NAME, "alerts", "must be a list")
-    return [_alert(a, i) for i, a in enumerate(alerts)]
+        raise PayloadError(connector, "alerts", "must be a list")
+    status = payload.get("status")
+    return [episode(connector, prefix, a, i, status) for i, a in enumerate(alerts)]
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> list[NativeRecord]:
+    return parse_notification(NAME, "am", "4", body)
 
 
 CONNECTOR = register(Connector(NAME, parse, description="Prometheus Alertmanager webhook v4"))

@@ -10,9 +10,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsledger.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from opsledger.ingest.importer import ImportResult
 
 NativeRecord = dict[str, Any]
 _FRACTION = re.compile(r"\.(\d+)")
@@ -52,6 +57,17 @@ class Connector:
     token_in_body: Callable[[bytes], str | None] | None = None
     # `opsledger import --from NAME PATH`: a vendor export (file or directory) -> records
     parse_path: Callable[[Path], list[NativeRecord]] | None = None
+    # patch connectors only: (stored record, or an earlier one of the same input, {} when
+    # none; the parsed record) -> the record to store. Default: the parsed record's fields
+    # replace the stored ones. Lets a connector keep the first acknowledgement, for example.
+    merge: Callable[[NativeRecord, NativeRecord], NativeRecord] | None = None
+    # records whose identity depends on what is stored (PagerDuty Events: the open alert of a
+    # dedup_key): (connection, parsed records) -> the records to apply, before any merge.
+    # Runs inside the ingest transaction; raises PayloadError to refuse the payload.
+    prepare: Callable[[Connection, list[NativeRecord]], list[NativeRecord]] | None = None
+    # the body of the 202 answer, when the sender expects its own shape (PagerDuty Events:
+    # status, message, dedup_key): (request body, import result) -> JSON object
+    respond: Callable[[bytes, ImportResult], dict[str, Any]] | None = None
 
 
 def load_json(connector: str, body: bytes) -> Any:
@@ -63,6 +79,8 @@ def load_json(connector: str, body: bytes) -> Any:
         raise PayloadError(
             connector, f"line {exc.lineno} column {exc.colno}", f"malformed JSON ({exc.msg})", 400
         ) from None
+    except RecursionError:
+        raise PayloadError(connector, "", "JSON nested too deeply", 400) from None
 
 
 def timestamp(connector: str, where: str, value: Any) -> str:
@@ -97,19 +115,24 @@ def register(connector: Connector) -> Connector:
     return connector
 
 
+_LOADED: list[bool] = []  # set once every connector module is loaded
+
+
 def connectors() -> dict[str, Connector]:
-    """Every connector, loaded on first use (nothing happens at import time)."""
-    if not _REGISTRY:
+    """Every connector, loaded on first use (nothing happens at import time). A connector
+    module imported directly before (a test does) is registered already; the others load."""
+    if not _LOADED:
         from opsledger.connectors import alertmanager  # noqa: F401
 
         _load_optional()
+        _LOADED.append(True)
     return dict(_REGISTRY)
 
 
 def _load_optional() -> None:
     import importlib
 
-    for name in ("grafana", "pagerduty", "opsgenie", "events"):
+    for name in ("grafana", "pagerduty", "opsgenie", "events", "slack", "review"):
         try:
             importlib.import_module(f"opsledger.connectors.{name}")
         except ModuleNotFoundError as exc:

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select, update
 
-from opsledger.core.sql import upsert
+from opsledger.core.sql import bulk_execute, upsert
 from opsledger.ingest.reader import Item, Source, read_items
 from opsledger.records.spec import KIND_BY_NAME, KINDS
 from opsledger.records.tables import DIGEST, IMPORT, RECORD_TABLES, imports, raw_events
-from opsledger.records.validation import Record, canonical
+from opsledger.records.validation import Record
 
 BATCH = 2000
 
@@ -46,7 +47,10 @@ class ImportResult:
 
 
 def digest(record: Record) -> str:
-    return hashlib.blake2b(canonical(record).encode(), digest_size=16).hexdigest()
+    """A digest of a normalised record's content (absent fields left out)."""
+    body = orjson.dumps({k: v for k, v in record.items() if v is not None},
+                        option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 _UPDATE_COLUMNS = {
@@ -57,7 +61,7 @@ _UPDATE_COLUMNS = {
 def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
     if rows:
         table = RECORD_TABLES[kind]
-        conn.execute(upsert(conn, table, _UPDATE_COLUMNS[kind]), rows)
+        bulk_execute(conn, upsert(conn, table, _UPDATE_COLUMNS[kind]), table, rows, "upsert")
 
 
 class _Applier:
@@ -87,7 +91,7 @@ class _Applier:
         for kind, items in by_kind.items():
             events.extend(self._apply_kind(kind, items))
         if events:
-            self.conn.execute(insert(raw_events), events)
+            bulk_execute(self.conn, insert(raw_events), raw_events, events, "insert")
 
     def _pre_import(self, kind: str, rid: str) -> tuple[str | None, int | None]:
         """Digest and import of a record as it was before this import (from the raw log)."""

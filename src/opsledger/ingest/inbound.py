@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.errors import UsageError
 from opsledger.ingest.importer import ImportResult, apply_items
 from opsledger.ingest.reader import Item
+from opsledger.kpis.policy import Policy
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
 from opsledger.records.validation import canonical, validate_json_line
@@ -33,10 +34,14 @@ def _stored(conn: Connection, kind: str, rid: str) -> dict[str, Any] | None:
     return stored
 
 
-def merge_updates(conn: Connection, records: list[NativeRecord]) -> list[NativeRecord]:
+def merge_updates(
+    conn: Connection,
+    records: list[NativeRecord],
+    merge: Callable[[NativeRecord, NativeRecord], NativeRecord] | None = None,
+) -> list[NativeRecord]:
     """Patch semantics for connectors: a field the payload leaves out keeps its stored (or
     earlier in this payload) value, so a late retry of a firing notification never clears a
-    resolution or an acknowledgement."""
+    resolution or an acknowledgement. `merge` (the connector's) replaces the plain rule."""
     merged: dict[tuple[str, str], NativeRecord] = {}
     for rec in records:
         key = (rec["kind"], rec["id"])
@@ -45,16 +50,22 @@ def merge_updates(conn: Connection, records: list[NativeRecord]) -> list[NativeR
             stored = _stored(conn, *key)
             base = {"kind": key[0], **stored} if stored else {}
         update = {k: v for k, v in rec.items() if v is not None}
-        merged[key] = {**base, **update}
+        merged[key] = merge(base, update) if merge is not None else {**base, **update}
     return list(merged.values())
 
 
 def ingest_payload(
-    conn: Connection, connector: Connector, body: bytes, headers: Mapping[str, str]
+    conn: Connection,
+    connector: Connector,
+    body: bytes,
+    headers: Mapping[str, str],
+    policy: Policy | None = None,
 ) -> ImportResult:
     """Parse, keep the verbatim payload, and apply its records, inside the caller's
     transaction. Raises PayloadError or RecordError (nothing is applied then)."""
-    return ingest_records(conn, connector, connector.parse(body, headers), body, "webhook")
+    return ingest_records(
+        conn, connector, connector.parse(body, headers), body, "webhook", policy
+    )
 
 
 def raw_of(path: Path) -> bytes:
@@ -79,11 +90,19 @@ def ingest_path(conn: Connection, connector: Connector, path: Path) -> ImportRes
 
 
 def ingest_records(
-    conn: Connection, connector: Connector, records: list[NativeRecord], body: bytes, how: str
+    conn: Connection,
+    connector: Connector,
+    records: list[NativeRecord],
+    body: bytes,
+    how: str,
+    policy: Policy | None = None,
 ) -> ImportResult:
-    """Apply a connector's records and keep the raw vendor input next to them."""
+    """Apply a connector's records and keep the raw vendor input next to them. With a
+    policy, alerts matching an [[incidents.auto_open]] rule then open incidents."""
+    if connector.prepare is not None:
+        records = connector.prepare(conn, records)
     if connector.patch:
-        records = merge_updates(conn, records)
+        records = merge_updates(conn, records, connector.merge)
     items = []
     for n, rec in enumerate(records, 1):
         line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
@@ -97,20 +116,30 @@ def ingest_records(
         )
     ).inserted_primary_key
     assert inbound_id is not None
-    return apply_items(conn, items, f"{connector.name} {how}", inbound_id=int(inbound_id[0]))
+    result = apply_items(conn, items, f"{connector.name} {how}", inbound_id=int(inbound_id[0]))
+    if policy is not None and policy.incidents.auto_open:
+        from opsledger.incidents.auto_open import auto_open
+
+        auto_open(conn, policy, [r for r in records if r.get("kind") == "alert"])
+    return result
 
 
 def log_rejected(
     conn: Connection, connector: str, status: int, reason: str, body: bytes, remote: str | None
 ) -> None:
-    """Keep what was refused, so that nothing sent is ever silently lost."""
+    """Keep what was refused, so that nothing sent is ever silently lost. NUL characters
+    (which PostgreSQL text cannot hold) are kept as U+FFFD, like bytes that are not UTF-8."""
+
+    def text(value: str) -> str:
+        return value.replace("\x00", "\ufffd")
+
     conn.execute(
         insert(rejected_payloads).values(
-            connector=connector[:60],
+            connector=text(connector[:60]),
             received_at=datetime.now(UTC),
             status=status,
-            reason=reason,
+            reason=text(reason),
             remote=remote,
-            body=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+            body=text(body[:MAX_STORED_BODY].decode("utf-8", "replace")),
         )
     )

@@ -137,6 +137,8 @@ KINDS: tuple[Kind, ...] = (
             Field("root_cause"),
             Field("root_cause_key", index=True),
             Field("caused_by_change", ref="change", index=True),
+            # opsledger's own addition: who acknowledged (`opsledger incidents ack --by`)
+            Field("acknowledged_by"),
         ),
         order=(
             ("detected_at", "started_at"),
@@ -298,6 +300,18 @@ KINDS: tuple[Kind, ...] = (
             Field("owner"),
             Field("due", D, index=True),
             Field("completed_at", T),
+        ),
+    ),
+    Kind(
+        "chat_message",
+        "chat_messages",
+        (
+            _id(),
+            Field("channel", index=True),
+            Field("user"),
+            Field("text"),
+            Field("posted_at", T, required=True, index=True),
+            Field("thread"),  # id of the chat_message that starts the thread
         ),
     ),
     Kind(

@@ -183,6 +183,20 @@ def _to_record(model: BaseModel) -> tuple[str, Record]:
     return kind, values
 
 
+def _storable(line: bytes | str, record: Record, source: str, location: str) -> None:
+    """PostgreSQL text cannot hold NUL. In JSON a NUL is always written \\u0000, so only a
+    line with that escape needs a look at its text fields."""
+    if isinstance(line, bytes):
+        if b"\\u0000" not in line:
+            return
+    elif "\\u0000" not in line:
+        return
+    for name, value in record.items():
+        if isinstance(value, str) and "\x00" in value:
+            reason = "contains a NUL character, which a database cannot store"
+            raise RecordError(source, location, name, reason)
+
+
 def validate_json_line(
     line: bytes | str, source: str, location: str, lenient: bool = False
 ) -> tuple[str, Record]:
@@ -191,7 +205,9 @@ def validate_json_line(
         model = _union_adapter(lenient).validate_json(line)
     except ValidationError as exc:
         raise _describe(exc, source, location) from None
-    return _to_record(model)
+    kind, record = _to_record(model)
+    _storable(line, record, source, location)
+    return kind, record
 
 
 def _cell(f: SpecField, raw: str, source: str, location: str) -> Any:
@@ -231,11 +247,14 @@ def validate_csv_row(
                 continue
             raise RecordError(source, location, name, "unknown field (column)")
         obj[name] = _cell(f, raw, source, location)
+    line = json.dumps(obj)
     try:
-        model = _kind_adapter(kind.name, lenient).validate_json(json.dumps(obj))
+        model = _kind_adapter(kind.name, lenient).validate_json(line)
     except ValidationError as exc:
         raise _describe(exc, source, location, tagged=False) from None
-    return _to_record(model)
+    name, record = _to_record(model)
+    _storable(line, record, source, location)
+    return name, record
 
 
 def canonical(record: Record) -> str:

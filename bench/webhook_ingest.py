@@ -1,0 +1,485 @@
+"""Sustained Alertmanager webhook ingest through a running `opsledger serve`, on loopback.
+
+Target (issue 3): at least 10,000 alerts/s sent in payloads of 10 alerts and at least 1,000
+alerts/s sent one per payload, p99 latency under 100 ms, on SQLite and on PostgreSQL; report
+the ratio to the same server's /healthz request rate measured in the same run.
+
+What it does, for each backend:
+
+1. A fresh database (SQLite: ``bench/out/webhook-ingest.db``; PostgreSQL: a database of its
+   own, ``opsledger_bench_webhook``, dropped at the end), an ingest token made with
+   ``opsledger tokens create --scope ingest``, and ``opsledger --db URL serve --port P`` started
+   as a subprocess on a free loopback port (one uvicorn worker, as `serve` runs by default;
+   ``--workers N`` passes ``serve --workers N``).
+2. Load: a Python client on asyncio streams (HTTP/1.1 keep-alive, ``--concurrency``
+   connections, each sending its next request when the previous answer is in; a closed
+   loop). Every request goes the real path: bearer token, parsing, the raw payload kept,
+   dedup against stored episodes, upsert, commit. Every alert is a new firing episode (its
+   own fingerprint), so every alert is an insert: the heavy case. Runs of ``--duration``
+   seconds each (and at most ``--max-requests``):
+   - ``healthz``: GET /healthz (no token, no database): the server's ceiling;
+   - ``batch10``: POST /api/v1/hooks/alertmanager with 10 alerts a payload;
+   - ``single``: the same with 1 alert a payload;
+   - ``healthz`` again, so a drift of the machine shows.
+3. Afterwards the alert rows in the database are counted: they must equal the alerts the
+   server acknowledged with 202.
+
+``--profile`` attaches py-spy to the server during ``batch10`` and ``single`` (raw folded
+stacks in ``bench/out/webhook-<backend>-<run>.pyspy.txt``; summarise with
+``bench/pyspy_summary.py``).
+
+    .venv/bin/python bench/webhook_ingest.py                      # both backends
+    .venv/bin/python bench/webhook_ingest.py --backend sqlite --duration 5
+    .venv/bin/python bench/webhook_ingest.py --profile
+
+The client shares the machine's cores with the server; its own CPU time is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
+PG_ADMIN = os.environ.get(
+    "OPSLEDGER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+PG_DB = "opsledger_bench_webhook"
+HOOK = "/api/v1/hooks/alertmanager"
+TARGETS = {"batch10": 10_000, "single": 1_000}  # alerts/s
+P99_TARGET_MS = 100.0
+
+# --------------------------------------------------------------------------- payloads
+
+_RULES = (
+    ("HighCPUUsage", "warning", "node"),
+    ("DiskWillFillIn4Hours", "critical", "node"),
+    ("KubePodCrashLooping", "warning", "kube-state-metrics"),
+    ("PostgresqlReplicationLag", "warning", "postgres"),
+    ("ProbeHttpFailure", "critical", "blackbox"),
+)
+_SERVICES = ("payments-api", "checkout-web", "billing-worker", "identity-api", "search-api")
+
+
+class Payloads:
+    """Alertmanager v4 notifications; every alert a new episode (own fingerprint)."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.n = 0
+        self.t0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+    def alert(self) -> dict[str, Any]:
+        k = self.n
+        self.n += 1
+        name, severity, job = _RULES[k % len(_RULES)]
+        service = _SERVICES[k % len(_SERVICES)]
+        starts = (self.t0 + timedelta(seconds=k)).isoformat().replace("+00:00", "Z")
+        return {
+            "status": "firing",
+            "labels": {
+                "alertname": name,
+                "severity": severity,
+                "service": service,
+                "team": "platform",
+                "job": job,
+                "instance": f"10.0.{k % 250}.{k % 200}:9100",
+            },
+            "annotations": {
+                "summary": f"{name} on {service}",
+                "description": f"{name} has been firing for {service} (bench alert {k})",
+                "runbook_url": f"https://runbooks.example.org/{name.lower()}",
+            },
+            "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": f"http://prometheus.example.org:9090/graph?g0.expr={name}&g0.tab=1",
+            "fingerprint": f"{self.run}{k:012x}",
+        }
+
+    def body(self, alerts: int) -> bytes:
+        batch = [self.alert() for _ in range(alerts)]
+        first = batch[0]["labels"]
+        return json.dumps(
+            {
+                "version": "4",
+                "groupKey": f'{{}}:{{alertname="{first["alertname"]}"}}',
+                "truncatedAlerts": 0,
+                "status": "firing",
+                "receiver": "opsledger",
+                "groupLabels": {"alertname": first["alertname"]},
+                "commonLabels": {"team": "platform"},
+                "commonAnnotations": {},
+                "externalURL": "http://alertmanager.example.org:9093",
+                "alerts": batch,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+# --------------------------------------------------------------------------- the client
+
+
+@dataclass
+class Run:
+    name: str
+    alerts_per_request: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    client_cpu: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.statuses.get(202 if self.alerts_per_request else 200, 0)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000 if lat else 0.0
+
+        rps = len(lat) / self.seconds if self.seconds else 0.0
+        return {
+            "run": self.name,
+            "alerts_per_request": self.alerts_per_request,
+            "requests": len(lat),
+            "seconds": round(self.seconds, 3),
+            "requests_per_s": round(rps, 1),
+            "alerts_per_s": round(rps * self.alerts_per_request, 1),
+            "p50_ms": round(pct(50), 2),
+            "p90_ms": round(pct(90), 2),
+            "p99_ms": round(pct(99), 2),
+            "max_ms": round(lat[-1] * 1000, 2) if lat else 0.0,
+            "mean_ms": round(statistics.fmean(lat) * 1000, 2) if lat else 0.0,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "client_cpu_s": round(self.client_cpu, 2),
+        }
+
+
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes
+) -> int:
+    writer.write(head + body)
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("server closed the connection")
+    status = int(status_line.split(b" ", 2)[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _load(
+    port: int,
+    run: Run,
+    token: str,
+    payloads: Payloads,
+    concurrency: int,
+    duration: float,
+    max_requests: int,
+) -> None:
+    auth = f"Authorization: Bearer {token}\r\n".encode()
+    sent = 0
+    stop_at = 0.0
+
+    async def worker() -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop_at and sent < max_requests:
+                sent += 1
+                if run.alerts_per_request:
+                    body = payloads.body(run.alerts_per_request)
+                    head = (
+                        f"POST {HOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                    ).encode() + auth + b"\r\n"
+                else:
+                    body, head = b"", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                t = time.perf_counter()
+                status = await _request(reader, writer, head, body)
+                run.latencies.append(time.perf_counter() - t)
+                run.statuses[status] = run.statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    cpu = time.process_time()
+    start = time.perf_counter()
+    stop_at = start + duration
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    run.seconds = time.perf_counter() - start
+    run.client_cpu = time.process_time() - cpu
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _database(backend: str) -> str:
+    if backend == "sqlite":
+        OUT.mkdir(exist_ok=True)
+        db = OUT / "webhook-ingest.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{db}"
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+
+
+def _drop_database(backend: str) -> None:
+    if backend != "postgresql":
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _alert_rows(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())
+    engine.dispose()
+    return n
+
+
+def _serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [OPSLEDGER, "--db", url, "serve", "--port", str(port), "--workers", str(workers)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"opsledger serve exited: {log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("opsledger serve did not answer /healthz within 60 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the server's processes (its process group), from /proc."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    url = _database(backend)
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    token = subprocess.run(
+        [OPSLEDGER, "--db", url, "tokens", "create", "--name", name, "--scope", "ingest"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    port = _free_port()
+    proc = _serve(url, port, args.workers, OUT / f"webhook-{backend}.serve.log")
+    payloads = Payloads(uuid.uuid4().hex[:4])
+    runs: list[dict[str, Any]] = []
+    try:
+        # warm-up: connections, the first queries, the code paths
+        warm = Run("warm-up", 10)
+        asyncio.run(_load(port, warm, token, payloads, 2, 1.0, 50))
+        warmed = warm.statuses.get(202, 0) * 10
+        for run_name, per in (("healthz", 0), ("batch10", 10), ("single", 1), ("healthz", 0)):
+            run = Run(run_name, per)
+            spy = None
+            if args.profile and per:
+                spy = subprocess.Popen(
+                    [
+                        shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--pid",
+                        str(proc.pid),
+                        "--format",
+                        "raw",
+                        "--subprocesses",
+                        "--rate",
+                        "200",
+                        "--duration",
+                        str(int(args.duration)),
+                        "-o",
+                        str(OUT / f"webhook-{backend}-{run_name}.pyspy.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1.0)
+            server_cpu = _cpu_seconds(proc.pid)
+            asyncio.run(
+                _load(
+                    port,
+                    run,
+                    token,
+                    payloads,
+                    args.concurrency,
+                    args.duration,
+                    args.max_requests,
+                )
+            )
+            result = run.summary()
+            result["server_cpu_s"] = round(_cpu_seconds(proc.pid) - server_cpu, 2)
+            runs.append(result)
+            if spy is not None:
+                spy.wait()
+            print(
+                f"[{backend}] {run_name:8} {result['requests_per_s']:8.1f} req/s "
+                f"{result['alerts_per_s']:9.1f} alerts/s  p50 {result['p50_ms']:6.1f} ms  "
+                f"p99 {result['p99_ms']:6.1f} ms  statuses {result['statuses']}",
+                flush=True,
+            )
+    finally:
+        _stop(proc)
+    stored = _alert_rows(url)
+    sent_ok = warmed + sum(r["statuses"].get("202", 0) * r["alerts_per_request"] for r in runs)
+    _drop_database(backend)
+    healthz = [r["requests_per_s"] for r in runs if r["run"] == "healthz"]
+    return {
+        "runs": runs,
+        "alerts_stored": stored,
+        "alerts_acknowledged": sent_ok,
+        "healthz_rps": round(statistics.fmean(healthz), 1),
+    }
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    print()
+    print(
+        f"concurrency {results['concurrency']}, {results['workers']} server worker(s), "
+        f"{results['duration']} s a run; "
+        f"load average at start {results['machine']['loadavg_start']}, "
+        f"at end {results['loadavg_end']}"
+    )
+    print(
+        f"{'backend':10} {'run':8} {'req/s':>8} {'alerts/s':>9} {'target':>7} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'vs healthz':>10} {'srv cpu/s':>9} {'cli cpu/s':>9}"
+    )
+    for backend, res in results["backends"].items():
+        for r in res["runs"]:
+            target = TARGETS.get(r["run"])
+            ratio = r["requests_per_s"] / res["healthz_rps"] if res["healthz_rps"] else 0.0
+            print(
+                f"{backend:10} {r['run']:8} {r['requests_per_s']:8.1f} {r['alerts_per_s']:9.1f} "
+                f"{target or '':>7} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {ratio:10.2f} "
+                f"{r['server_cpu_s'] / r['seconds']:9.2f} {r['client_cpu_s'] / r['seconds']:9.2f}"
+            )
+        print(
+            f"{backend:10} alerts acknowledged {res['alerts_acknowledged']}, "
+            f"stored {res['alerts_stored']}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds a run (default 10)")
+    ap.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
+    ap.add_argument("--workers", type=int, default=1, help="`serve --workers` (default 1)")
+    ap.add_argument("--max-requests", type=int, default=200_000, help="a run's request cap")
+    ap.add_argument("--profile", action="store_true", help="py-spy the server's ingest runs")
+    args = ap.parse_args()
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "duration": args.duration,
+        "backends": {},
+    }
+    for backend in backends:
+        results["backends"][backend] = bench_backend(backend, args)
+    results["loadavg_end"] = os.getloadavg()
+    (OUT / "webhook_ingest.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Alert records: listing, and the alert-noise analysis (`opsledger alerts noise`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from opsledger.alerts.noise import NoiseReport, Recommendation, RuleStats, Thresholds, analyse
+from opsledger.errors import UsageError
+from opsledger.records.spec import KIND_BY_NAME
+from opsledger.records.tables import RECORD_TABLES
+from opsledger.records.validation import canonical
+
+__all__ = [
+    "NoiseReport",
+    "Recommendation",
+    "RuleStats",
+    "Thresholds",
+    "analyse",
+    "list_alerts",
+    "parse_timestamp",
+]
+
+
+def parse_timestamp(text: str, option: str) -> datetime:
+    """An RFC 3339 timestamp with an offset; a naive one is an error, never guessed."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not an RFC 3339 timestamp (e.g. 2026-10-04T13:22:05Z)"
+        ) from None
+    if value.tzinfo is None:
+        raise UsageError(
+            f"{option} {text!r} has no UTC offset: write it with one (e.g. 2026-10-04T13:22:05Z)"
+        )
+    return value
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    name: str | None = None,
+    service: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Alert records with their native fields, newest `fired_at` first; `since` <= fired_at <
+    `until`. Each is the record's canonical JSON form (absent fields left out)."""
+    spec = KIND_BY_NAME["alert"]
+    al = RECORD_TABLES["alert"]
+    q = select(*[al.c[f.name] for f in spec.fields])
+    if name is not None:
+        q = q.where(al.c.name == name)
+    if service is not None:
+        q = q.where(al.c.service == service)
+    if since is not None:
+        q = q.where(al.c.fired_at >= since)
+    if until is not None:
+        q = q.where(al.c.fired_at < until)
+    q = q.order_by(al.c.fired_at.desc(), al.c.id).limit(limit)
+    return [json.loads(canonical(dict(r._mapping))) for r in conn.execute(q)]

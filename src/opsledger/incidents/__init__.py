@@ -1,0 +1,1 @@
+"""Incidents: the lifecycle by hand and from alerts, timelines and post-incident reviews."""
