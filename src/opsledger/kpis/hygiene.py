@@ -143,8 +143,8 @@ def documentation_freshness(ctx: Ctx) -> Outcome:
     fresh = sum(1 for _, t in rows if t >= cutoff)
     ev = [Evidence("runbook", r, "numerator" if t >= cutoff else "denominator", None,
                    f"last reviewed {t.date()}") for r, t in rows] if ctx.explain else None
-    return Outcome(pct(fresh, len(rows)), len(rows), {"fresh": fresh, "cutoff": cutoff.isoformat().replace("+00:00", "Z")},
-                   ev)
+    extras = {"fresh": fresh, "cutoff": cutoff.isoformat().replace("+00:00", "Z")}
+    return Outcome(pct(fresh, len(rows)), len(rows), extras, ev)
 
 
 def satisfaction(ctx: Ctx) -> Outcome:
