@@ -17,9 +17,11 @@ What it does:
    ``executemany`` into plain tables with the same columns (no indexes, no raw event log) in a
    fresh file with the same pragmas (WAL, synchronous=NORMAL), one transaction. The rows are
    built before the clock starts: this is the floor of the storage work.
-4. For reference, two more bare figures: (a) the same, plus parsing the JSONL file with
-   ``json.loads`` inside the timing; (b) ``executemany`` into opsledger's own schema (its
-   indexes and the raw event log), to separate the cost of the schema from the cost of Python.
+4. For reference, more bare figures, to tell the cost of Python from the cost of the schema:
+   (a) the baseline plus parsing the JSONL file with ``json.loads`` inside the timing;
+   (b) ``executemany`` into opsledger's own schema (its indexes), record rows only;
+   (c) the same plus the raw event log rows; (d) (c) with a 64 MiB page cache instead of
+   SQLite's default 2 MiB.
 
 ``--profile`` runs the opsledger import under cProfile (``bench/out/import.prof``) and prints
 the functions with the most own time and the most cumulative time.
@@ -147,10 +149,11 @@ def _change(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> di
 
 def _backup_run(rnd: random.Random, org: _Org, k: int, at: datetime, svc: str) -> dict[str, Any]:
     ok = rnd.random() < 0.98
-    rec = {"kind": "backup_run", "id": f"br-{k:07d}", "job": rnd.choice(org.jobs),
-           "scheduled_at": _iso(at), "started_at": _iso(at + timedelta(minutes=2)),
-           "finished_at": _iso(at + timedelta(minutes=40)),
-           "status": "success" if ok else "failed"}
+    rec: dict[str, Any] = {
+        "kind": "backup_run", "id": f"br-{k:07d}", "job": rnd.choice(org.jobs),
+        "scheduled_at": _iso(at), "started_at": _iso(at + timedelta(minutes=2)),
+        "finished_at": _iso(at + timedelta(minutes=40)),
+        "status": "success" if ok else "failed"}
     if ok:
         rec["bytes"] = rnd.randrange(10**8, 10**11)
     return rec
@@ -353,8 +356,11 @@ def run_bare_parse(db: Path, jsonl: Path,
     return seconds
 
 
-def run_bare_schema(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> float:
-    """executemany of the stored rows, raw events included, into opsledger's own schema."""
+def run_bare_schema(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
+                    raw_events: bool = True, cache_kib: int | None = None) -> float:
+    """executemany of the stored rows into opsledger's own schema (its indexes): the record
+    rows, and the raw event rows unless `raw_events` is false; `cache_kib` sets the page
+    cache (SQLite's default is 2 MiB)."""
     from opsledger.core.db import open_database
 
     _fresh(db)
@@ -362,11 +368,40 @@ def run_bare_schema(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, .
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
+    if cache_kib is not None:
+        con.execute(f"PRAGMA cache_size=-{cache_kib}")
+    rows = data if raw_events else {k: v for k, v in data.items() if k != "raw_events"}
     t0 = time.perf_counter()
-    _insert_all(con, data)
+    _insert_all(con, rows)
     seconds = time.perf_counter() - t0
     con.close()
     return seconds
+
+
+def run_stages(jsonl: Path) -> dict[str, float]:
+    """Time the front half of the import alone: reading + validation, then also digests."""
+    from opsledger.ingest.importer import digest
+    from opsledger.ingest.reader import open_source, read_items
+
+    t0 = time.perf_counter()
+    n = sum(1 for _ in read_items(open_source(str(jsonl)), False))
+    read_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for item in read_items(open_source(str(jsonl)), False):
+        digest(item.record)
+    read_digest_s = time.perf_counter() - t0
+    return {"records": n, "read_validate_s": read_s, "read_validate_digest_s": read_digest_s}
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent,
+                              text=True, capture_output=True, timeout=10,
+                              check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def print_profile(path: Path, top: int) -> None:
@@ -384,6 +419,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each; the best counts")
     ap.add_argument("--profile", action="store_true", help="cProfile the opsledger import")
     ap.add_argument("--top", type=int, default=30, help="profile lines to print")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time reading+validation and digests alone (where the time goes)")
     ap.add_argument("--json", type=Path, default=OUT / "import_speed.json")
     args = ap.parse_args()
 
@@ -402,50 +439,68 @@ def main() -> None:
         return
 
     ops: list[dict[str, Any]] = []
-    bare: list[float] = []
-    bare_parse: list[float] = []
-    bare_schema: list[float] = []
+    labels = {
+        "bare": "bare sqlite3 executemany, plain tables (baseline)",
+        "bare_parse": "  same, plus json.loads of the file in the timing",
+        "schema_records": "  executemany into opsledger schema, records only",
+        "schema_full": "  executemany into opsledger schema, + raw_events",
+        "schema_full_cache64": "  same, PRAGMA cache_size 64 MiB",
+    }
+    times: dict[str, list[float]] = {k: [] for k in labels}
     for i in range(args.repeat):
         ops.append(run_opsledger(jsonl, ops_db))
         print(f"run {i + 1}: opsledger {ops[-1]['seconds']:.2f} s", flush=True)
         data = stored_rows(ops_db)
-        bare.append(run_bare(bare_db, data))
-        bare_parse.append(run_bare_parse(bare_db, jsonl, data))
-        bare_schema.append(run_bare_schema(bare_db, data))
+        times["bare"].append(run_bare(bare_db, data))
+        times["bare_parse"].append(run_bare_parse(bare_db, jsonl, data))
+        times["schema_records"].append(run_bare_schema(bare_db, data, raw_events=False))
+        times["schema_full"].append(run_bare_schema(bare_db, data))
+        times["schema_full_cache64"].append(run_bare_schema(bare_db, data, cache_kib=65536))
         del data
+    stages = run_stages(jsonl) if args.stages else None
     n = ops[0]["records"]
     counts = {name: len(rows) for name, (_, rows) in stored_rows(ops_db).items()}
     best_ops = min(o["seconds"] for o in ops)
-    rps = {"opsledger": n / best_ops, "bare_executemany": n / min(bare),
-           "bare_parse_and_executemany": n / min(bare_parse),
-           "bare_executemany_opsledger_schema": n / min(bare_schema)}
+    rps = {"opsledger": n / best_ops, **{k: n / min(v) for k, v in times.items()}}
+    ratio = rps["opsledger"] / rps["bare"]
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": _git_commit(),
         "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
                     "sqlite": sqlite3.sqlite_version, "loadavg_start": load_start,
                     "loadavg_end": os.getloadavg()},
         "n": n, "file_mb": round(size_mb, 1), "rows_by_table": counts,
-        "opsledger_s": [o["seconds"] for o in ops], "bare_s": bare,
-        "bare_parse_s": bare_parse, "bare_schema_s": bare_schema,
+        "opsledger_s": [o["seconds"] for o in ops], "baselines_s": times,
         "migrate_s": statistics.median(o["migrate_s"] for o in ops),
-        "records_per_s": rps, "ratio_opsledger_to_bare": rps["opsledger"] / rps["bare_executemany"],
+        "records_per_s": rps, "ratio_opsledger_to_bare": ratio, "stages": stages,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{n:,} records ({counts.get('alerts', 0):,} alerts), {size_mb:.1f} MB JSONL; "
-          f"best of {args.repeat}; {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}; load average {load_start} -> {os.getloadavg()}")
+    print(f"\ncommit {result['git']}; {n:,} records ({counts.get('alerts', 0):,} alerts), "
+          f"{size_mb:.1f} MB JSONL; best of {args.repeat}; {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+          f"load average {load_start} -> {os.getloadavg()}")
     print(f"  {'path':52} {'seconds':>8} {'records/s':>11}")
-    rows = [("opsledger import_source (validate, digest, upsert, raw log)", best_ops),
-            ("bare sqlite3 executemany, plain tables", min(bare)),
-            ("bare json.loads + executemany, plain tables", min(bare_parse)),
-            ("bare executemany into opsledger schema (+raw_events)", min(bare_schema))]
+    rows = [("opsledger import_source (validate, digest, upsert, raw log)", best_ops)]
+    rows += [(labels[k], min(v)) for k, v in times.items()]
     for label, s in rows:
         print(f"  {label:52} {s:8.3f} {n / s:11,.0f}")
+    if stages is not None:
+        rd, rdd = stages["read_validate_s"], stages["read_validate_digest_s"]
+        apply_s = best_ops - rdd
+        print(f"\nwhere the opsledger import's {best_ops:.2f} s go (stages timed alone):")
+        print(f"  read + UTF-8 + pydantic validation (read_items)     {rd:8.3f} s "
+              f"{100 * rd / best_ops:5.1f} %")
+        print(f"  digests (importer.digest)                           {rdd - rd:8.3f} s "
+              f"{100 * (rdd - rd) / best_ops:5.1f} %")
+        print(f"  apply: state lookups, rows, raw events, SQL, commit {apply_s:8.3f} s "
+              f"{100 * apply_s / best_ops:5.1f} %")
+        floor = min(times["schema_full"])
+        print(f"    of which SQLite's own work (bare, same schema)    {floor:8.3f} s "
+              f"{100 * floor / best_ops:5.1f} %")
     verdict = "ok" if rps["opsledger"] >= TARGET_RPS else "MISSED"
-    print(f"\nopsledger / bare executemany = {result['ratio_opsledger_to_bare']:.3f} "
-          f"(bare is {1 / result['ratio_opsledger_to_bare']:.1f}x faster); "
+    print(f"\nopsledger / bare executemany = {ratio:.3f} (bare is {1 / ratio:.1f}x faster); "
           f"target >= {TARGET_RPS:,} records/s: {verdict}")
     print(f"(schema migration of the fresh file, not timed above: {result['migrate_s']:.2f} s)")
     sys.stdout.flush()

@@ -24,13 +24,17 @@ What it does, for each backend:
 3. Afterwards the alert rows in the database are counted: they must equal the alerts the
    server acknowledged with 202.
 
-``--profile`` attaches py-spy to the server during ``batch10`` and ``single`` (raw folded
-stacks in ``bench/out/webhook-<backend>-<run>.pyspy.txt``; summarise with
-``bench/pyspy_summary.py``).
+``--profile`` attaches py-spy to the server during ``batch10`` and ``single``. ``--profile
+gil`` (the default) samples only the thread that holds the GIL: a server process runs Python
+on one core at a time, and this is where that core goes (SQLite's own C code runs without
+the GIL and is not in it). ``--profile wall`` samples every thread that is not idle, so waits
+for SQLite's write lock and PostgreSQL round trips show. It prints a breakdown, and keeps
+the raw folded stacks in ``bench/out/webhook-<backend>-<run>.pyspy.txt``
+(``bench/pyspy_summary.py`` condenses them further).
 
     .venv/bin/python bench/webhook_ingest.py                      # both backends
     .venv/bin/python bench/webhook_ingest.py --backend sqlite --duration 5
-    .venv/bin/python bench/webhook_ingest.py --profile
+    .venv/bin/python bench/webhook_ingest.py --profile          # or --profile wall
 
 The client shares the machine's cores with the server; its own CPU time is reported.
 """
@@ -216,9 +220,13 @@ async def _load(
                 if run.alerts_per_request:
                     body = payloads.body(run.alerts_per_request)
                     head = (
-                        f"POST {HOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                    ).encode() + auth + b"\r\n"
+                        (
+                            f"POST {HOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                        ).encode()
+                        + auth
+                        + b"\r\n"
+                    )
                 else:
                     body, head = b"", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
                 t = time.perf_counter()
@@ -364,6 +372,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                         "--format",
                         "raw",
                         "--subprocesses",
+                        *(["--gil"] if args.profile == "gil" else []),
                         "--rate",
                         "200",
                         "--duration",
@@ -392,6 +401,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             runs.append(result)
             if spy is not None:
                 spy.wait()
+                result["profile"] = profile_summary(OUT / f"webhook-{backend}-{run_name}.pyspy.txt")
             print(
                 f"[{backend}] {run_name:8} {result['requests_per_s']:8.1f} req/s "
                 f"{result['alerts_per_s']:9.1f} alerts/s  p50 {result['p50_ms']:6.1f} ms  "
@@ -410,6 +420,38 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "alerts_acknowledged": sent_ok,
         "healthz_rps": round(statistics.fmean(healthz), 1),
     }
+
+
+_IDLE = ("Condition.wait", "EpollSelector.select", "Queue.get", "Event.wait")
+_DB = ("do_execute", "do_executemany", "do_commit", "psycopg", "Connection.wait")
+
+
+def profile_summary(path: Path, top: int = 14) -> dict[str, Any]:
+    """Where the server's samples go (idle waits left out): the HTTP layer
+    (uvicorn, Starlette, FastAPI, asyncio, thread hand-offs) or the request's own work under
+    hooks._process, split by its innermost opsledger function and by whether the sample is in
+    the database driver's Python side or in other Python (SQLAlchemy's statement building
+    included)."""
+    parts: dict[str, int] = {}
+    busy = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not frames or frames[-1].split(" (")[0] in _IDLE:
+            continue
+        n = int(count)
+        busy += n
+        if not any(f.startswith("_process (") for f in frames):
+            key = "HTTP layer (uvicorn, Starlette, FastAPI, asyncio, threads)"
+        else:
+            ours = [f.split(" (")[0] for f in frames if "opsledger/" in f]
+            where = "database driver" if any(d in f for f in frames for d in _DB) else "Python"
+            key = f"{ours[-1]}: {where}"
+        parts[key] = parts.get(key, 0) + n
+    shares = sorted(parts.items(), key=lambda kv: -kv[1])[:top]
+    return {"busy_samples": busy, "shares": {k: round(100 * v / busy, 1) for k, v in shares}}
 
 
 def _machine() -> dict[str, Any]:
@@ -454,6 +496,11 @@ def report(results: dict[str, Any]) -> None:
             f"{backend:10} alerts acknowledged {res['alerts_acknowledged']}, "
             f"stored {res['alerts_stored']}"
         )
+        for r in res["runs"]:
+            if "profile" in r:
+                print(f"  py-spy, {backend} {r['run']} ({r['profile']['busy_samples']} samples):")
+                for part, share in r["profile"]["shares"].items():
+                    print(f"    {share:5.1f} %  {part}")
 
 
 def main() -> None:
@@ -463,7 +510,15 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
     ap.add_argument("--workers", type=int, default=1, help="`serve --workers` (default 1)")
     ap.add_argument("--max-requests", type=int, default=200_000, help="a run's request cap")
-    ap.add_argument("--profile", action="store_true", help="py-spy the server's ingest runs")
+    ap.add_argument(
+        "--profile",
+        nargs="?",
+        const="gil",
+        choices=("gil", "wall"),
+        help="py-spy the server's ingest runs: gil (default: the thread holding the GIL, "
+        "where the CPU goes) or wall (every busy thread, waits for locks and round trips "
+        "included)",
+    )
     args = ap.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     results: dict[str, Any] = {

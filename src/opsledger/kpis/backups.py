@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,11 @@ def _met(runs: np.ndarray[Any, Any], tick_us: np.ndarray[Any, Any], window: int)
     return out
 
 
+def ok_ids(rows: Sequence[Any], a: int, b: int) -> list[str]:
+    """Ids of the successful runs in rows[a:b] (explain mode fetches the id as column 4)."""
+    return [r[3] for r in rows[a:b] if r[2]]
+
+
 def backup_success(ctx: Ctx) -> Outcome:
     jobs_t, runs_t = T["backup_job"], T["backup_run"]
     window = ctx.policy.backups.tick_window_minutes * US_PER_MIN
@@ -42,47 +49,51 @@ def backup_success(ctx: Ctx) -> Outcome:
             jobs_t.c.schedule.is_not(None)),
         ctx.by_service(jobs_t.c.service))).all()
     scheduled_ids = select(jobs_t.c.id).where(jobs_t.c.schedule.is_not(None))
+    # a job's first recorded run matters only when it has no `since`
+    without_since = scheduled_ids.where(jobs_t.c.since.is_(None))
     first_runs: dict[str, int] = dict(ctx.conn.execute(
         select(runs_t.c.job, func.min(ctx.ts(runs_t.c.started_at)))
-        .where(runs_t.c.job.in_(scheduled_ids)).group_by(runs_t.c.job)).all())
-    cols = [runs_t.c.job, ctx.ts(runs_t.c.started_at), runs_t.c.status]
+        .where(runs_t.c.job.in_(without_since)).group_by(runs_t.c.job)).all())
+    cols = [runs_t.c.job, ctx.ts(runs_t.c.started_at), runs_t.c.status == "success"]
     if ctx.explain:
         cols.append(runs_t.c.id)
-    run_rows = ctx.conn.execute(where(
+    rows = ctx.conn.execute(where(
         select(*cols).where(
             runs_t.c.job.in_(scheduled_ids),
             runs_t.c.started_at >= ctx.period.start,
             runs_t.c.started_at < ctx.period.end + timedelta(microseconds=window)),
-        ctx.through(runs_t.c.job, "backup_job"))).all()
-    all_runs: dict[str, list[int]] = defaultdict(list)
-    ok_runs: dict[str, list[int]] = defaultdict(list)
-    ok_ids: dict[str, list[str]] = defaultdict(list)
-    for row in sorted(run_rows, key=lambda r: (r[0], r[1])):
-        all_runs[row[0]].append(row[1])
-        if row[2] == "success":
-            ok_runs[row[0]].append(row[1])
-            if ctx.explain:
-                ok_ids[row[0]].append(row[3])
+        ctx.through(runs_t.c.job, "backup_job")).order_by(runs_t.c.job, runs_t.c.started_at)
+    ).all()
+    # columns as arrays, and each job's slice of them (rows come sorted by job, start)
+    starts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    success = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
+    slices: dict[str, tuple[int, int]] = {}
+    pos = 0
+    for job_id, group in groupby(rows, key=itemgetter(0)):
+        size = sum(1 for _ in group)
+        slices[job_id] = (pos, pos + size)
+        pos += size
     expected = met = silent = 0
     ev: list[Evidence] = []
-    empty = np.zeros(0, dtype=np.int64)
     for job_id, schedule, since in jobs:
         lo = _first_tick_us(since, first_runs.get(job_id), window)
         tick_us = ticks(parse(schedule), start if lo is None else max(start, lo), end)
         if tick_us.size == 0:
             continue
-        ok_arr = np.asarray(ok_runs.get(job_id, empty), dtype=np.int64)
+        first, last = slices.get(job_id, (0, 0))
+        ok_arr = starts[first:last][success[first:last]]
         hit = _met(ok_arr, tick_us, window)
-        any_hit = _met(np.asarray(all_runs.get(job_id, empty), dtype=np.int64), tick_us, window)
+        any_hit = _met(starts[first:last], tick_us, window)
         expected += int(tick_us.size)
         met += int(hit.sum())
         silent += int((~any_hit).sum())
         if ctx.explain:
+            ids = ok_ids(rows, first, last)
             idx = np.searchsorted(ok_arr, tick_us, "left")
             for t, h, a, i in zip(tick_us.tolist(), hit.tolist(), any_hit.tolist(),
                                   idx.tolist(), strict=True):
                 when = from_epoch_us(t).isoformat().replace("+00:00", "Z")
-                note = (f"tick {when} met by run {ok_ids[job_id][i]}" if h else
+                note = (f"tick {when} met by run {ids[i]}" if h else
                         f"tick {when}: " + ("only failed runs" if a else "no run (silent failure)"))
                 ev.append(Evidence("backup_job", job_id, "numerator" if h else "denominator",
                                    None, note))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 
 from opsledger.core.periods import months_overlapping
 from opsledger.kpis.model import (
@@ -116,7 +117,22 @@ def _task_runs(ctx: Ctx) -> list[tuple[str, bool, float]]:
     return [tuple(r) for r in ctx.conn.execute(where(q, ctx.by_team_field(tr.c.team)))]
 
 
+def _task_totals(ctx: Ctx) -> tuple[int, int, float]:
+    """(task runs, automated runs, manual minutes) in period and scope, counted in SQL."""
+    tr = T["task_run"]
+    q: Any = select(
+        func.count(),
+        func.sum(case((tr.c.automated.is_(True), 1), else_=0)),
+        func.sum(case((tr.c.automated.is_(False), tr.c.minutes), else_=0.0)),
+    ).where(tr.c.performed_at >= ctx.period.start, tr.c.performed_at < ctx.period.end)
+    row = ctx.conn.execute(where(q, ctx.by_team_field(tr.c.team))).one()
+    return int(row[0] or 0), int(row[1] or 0), float(row[2] or 0.0)
+
+
 def automation_coverage(ctx: Ctx) -> Outcome:
+    if not ctx.explain:
+        total, auto, _ = _task_totals(ctx)
+        return Outcome(pct(auto, total), total, {"automated": auto})
     rows = _task_runs(ctx)
     auto = sum(1 for _, a, _ in rows if a)
     ev = [Evidence("task_run", r, "numerator" if a else "denominator", None,
@@ -125,6 +141,12 @@ def automation_coverage(ctx: Ctx) -> Outcome:
 
 
 def toil_hours(ctx: Ctx) -> Outcome:
+    if not ctx.explain:
+        total, _, minutes = _task_totals(ctx)
+        if total == 0:
+            return Outcome(None, 0)
+        hours = minutes / 60.0
+        return Outcome(hours / (ctx.period.days / 7), total, {"manual_hours": hours})
     rows = _task_runs(ctx)
     if not rows:
         return Outcome(None, 0, evidence=[] if ctx.explain else None)
