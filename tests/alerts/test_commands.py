@@ -184,6 +184,7 @@ def test_noise_empty_period(ledger: tuple[Any, Path]) -> None:
     (["--from", "2026-11-05", "--to", "2026-11-01"], "must be after"),
     (["--period", "2026-11", "--format", "csv"], "use one of table, json, markdown"),
     (["--period", "last"], "is not one of"),
+    (["--period", "9999-12"], "period out of range"),
 ])
 def test_noise_bad_options_exit_2(cli: Any, args: list[str], message: str) -> None:
     code, out, err = cli("alerts", "noise", *args)
@@ -240,5 +241,6 @@ def test_api_noise(db_url: str, tmp_path: Path) -> None:
         assert "is not one of" in bad.json()["detail"]
         assert client.get(url, params={"from": "0001-01-01", "to": "0001-01-02"},
                           headers=auth).status_code == 200
+        assert client.get(url, params={"period": "9999-12"}, headers=auth).status_code == 422
     finally:
         app.state.engine.dispose()

@@ -155,9 +155,7 @@ def test_webhook_refusals_store_nothing_and_are_logged(
 
     refusals: list[tuple[str, int, str]] = []  # (connector, status, reason fragment)
 
-    def refused(
-        r: httpx.Response, connector: str, status: int, detail_has: str
-    ) -> dict[str, Any]:
+    def refused(r: httpx.Response, connector: str, status: int, detail_has: str) -> dict[str, Any]:
         refusals.append((connector, status, detail_has))
         return _problem(r, status, detail_has)
 

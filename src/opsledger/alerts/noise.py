@@ -16,21 +16,39 @@ Every figure is defined in docs/commands/alerts.md; in short, per rule:
 
 Then ranked recommendations, each with the exact noise ratio before and after it is applied.
 
-Speed: counts are aggregated per rule in SQL (GROUP BY name); the order-dependent figures
-(flapping, storms, medians) need every occurrence's times, fetched in chunks as integers and
-computed with numpy, never with a Python loop per alert or per rule.
+Speed: the order-dependent figures (flapping, storms, medians) need every occurrence's times
+anyway, so one query reads each occurrence once, with its per-alert flags (actionable by the
+KPI's definition, critical, runbook missing, acknowledged) computed in SQL and its times as
+integer microseconds; a separate GROUP BY pass for the counts would scan the alerts a second
+time for figures that `numpy.bincount` gives from the fetched arrays in milliseconds. Every
+figure is computed with numpy over all occurrences at once: no Python loop per alert.
 """
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from opsledger.core.periods import Period
 from opsledger.kpis.engine import evaluate, period_json
@@ -39,10 +57,12 @@ from opsledger.kpis.registry import get
 from opsledger.records.tables import RECORD_TABLES
 
 NO_TIME = -(2**62)  # stands for "not resolved" in the integer time arrays
-CHUNK = 100_000  # rows fetched at a time
+CHUNK = 50_000  # rows fetched at a time
 _MINUTE = timedelta(minutes=1)
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]
+I32 = np.ndarray[Any, np.dtype[np.int32]]
+Ints = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
 
 ACTIONS = ("delete", "demote_to_ticket", "raise_for", "group_or_inhibit", "add_runbook")
 ACTION_TITLES = {
@@ -238,8 +258,9 @@ def analyse(ctx: Ctx, thresholds: Thresholds | None = None) -> NoiseReport:
     """The alert-noise report for the context's period and scope."""
     th = thresholds or Thresholds()
     ap = ctx.policy.alerts
-    names, c = _fetch(ctx)
-    rules = _figures(c, names, ap.model_dump())
+    with _no_cyclic_gc():
+        names, c = _fetch(ctx)
+        rules = _figures(c, names, ap.model_dump())
     total = sum(r.occurrences for r in rules)
     noisy = sum(r.non_actionable for r in rules)
     # target and status exactly as the scorecard gives them, for the value computed here
@@ -266,6 +287,21 @@ def analyse(ctx: Ctx, thresholds: Thresholds | None = None) -> NoiseReport:
     )
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a million rows pass through: it would scan the
+    young objects again and again for cycles that these rows and tuples never form (this
+    halves the fetch time). Reference counting still frees everything; the previous state is
+    restored."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # Per-occurrence flags, computed in SQL and packed into one integer.
 ACTIONABLE, CRITICAL, NO_RUNBOOK, ACKED = 1, 2, 4, 8
 
@@ -281,21 +317,24 @@ def _in_period(ctx: Ctx) -> list[ColumnElement[bool]]:
 
 @dataclass
 class _Columns:
-    """Every fetched occurrence as parallel integer arrays."""
+    """Every fetched occurrence as parallel arrays: first the `inside` occurrences of the
+    period, then the look-back ones (before it) that only serve as previous occurrences."""
 
-    rule: I64  # index into the rule names; -1: a rule that did not fire in the period
-    series: I64  # same rule and same fingerprint (else label set)
+    rule: I32  # index into the rule names
+    series: I32  # the series key (fingerprint, else label set), across rules
     fired: I64  # epoch microseconds
     resolved: I64  # epoch microseconds, NO_TIME when not resolved
     flags: I64  # ACTIONABLE | CRITICAL | NO_RUNBOOK | ACKED
-    in_period: I64  # 1, or 0 for the look-back rows that only serve flapping
+    inside: int  # how many of the rows are in the period
 
-    def select(self, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> _Columns:
-        return _Columns(self.rule[mask], self.series[mask], self.fired[mask],
-                        self.resolved[mask], self.flags[mask], self.in_period[mask])
+    def period(self) -> _Columns:
+        """The occurrences in the period (views, no copy)."""
+        n = self.inside
+        return _Columns(self.rule[:n], self.series[:n], self.fired[:n], self.resolved[:n],
+                        self.flags[:n], n)
 
 
-def _series_key(raw: str | None) -> Hashable:
+def _series_key(raw: str | None) -> str:
     """The canonical series of a raw key from SQL: 'f' + fingerprint, 'l' + the labels as JSON
     text (key order does not matter), or None (no labels either): the rule as a whole."""
     if raw is None or raw[0] == "f":
@@ -303,13 +342,20 @@ def _series_key(raw: str | None) -> Hashable:
     value = json.loads(raw[1:])
     if not value:
         return ""
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return tuple(sorted(value.items()))  # the usual label set: cheaper than JSON text
     return "l" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _codes(values: tuple[Any, ...], index: dict[Any, int], n: int) -> I64:
-    return np.fromiter(map(index.__getitem__, values), np.int64, n)
+def _chunks(
+    conn: Connection, queries: list[tuple[int, Select[Any]]]
+) -> Iterator[tuple[int, Sequence[Row[Any]]]]:
+    """The queries' rows, CHUNK at a time (a server-side cursor on PostgreSQL)."""
+    for flag, q in queries:
+        result = conn.execute(q, execution_options={"yield_per": CHUNK})
+        try:
+            for chunk in result.partitions(CHUNK):
+                yield flag, chunk
+        finally:
+            result.close()
 
 
 def _fetch(ctx: Ctx) -> tuple[list[str], _Columns]:
@@ -346,29 +392,35 @@ def _fetch(ctx: Ctx) -> tuple[list[str], _Columns]:
                                                      al.c.resolved_at >= flap_back), scope)))
     names: dict[str, int] = {}
     series: dict[str | None, int] = {}
-    canonical: dict[Hashable, int] = {}
-    parts: list[list[I64]] = [[], [], [], [], [], []]
-    for inside, q in queries:
-        result = ctx.conn.execute(q, execution_options={"yield_per": CHUNK})
-        for chunk in result.partitions(CHUNK):
-            n = len(chunk)
-            name, key, fired, resolved, flag = zip(*chunk, strict=True)
-            if inside:
-                for new in set(name).difference(names):
-                    names[new] = len(names)
-                parts[0].append(_codes(name, names, n))
-            else:  # look-back rows matter only for rules that fired in the period
-                parts[0].append(np.fromiter((names.get(x, -1) for x in name), np.int64, n))
-            for new in set(key).difference(series):
-                series[new] = canonical.setdefault(_series_key(new), len(canonical))
-            parts[1].append(_codes(key, series, n))
-            parts[2].append(np.array(fired, np.int64))
-            parts[3].append(np.array(resolved, np.int64))
-            parts[4].append(np.array(flag, np.int64))
-            parts[5].append(np.full(n, inside, np.int64))
-        result.close()
-    arrays = [np.concatenate(p) if p else np.zeros(0, np.int64) for p in parts]
-    return sorted(names, key=names.__getitem__), _Columns(*arrays)
+    canonical: dict[str, int] = {}
+    parts: list[list[Any]] = [[], [], [], [], []]
+    inside = 0
+    for in_period, chunk in _chunks(ctx.conn, queries):
+        name, key, fired, resolved, flag = zip(*chunk, strict=True)
+        if in_period:
+            for new in set(name).difference(names):
+                names[new] = len(names)
+            inside += len(chunk)
+        else:  # look-back rows matter only for rules that fired in the period
+            keep = [x in names for x in name]
+            name, key, fired, resolved, flag = (
+                tuple(v for v, k in zip(col, keep, strict=True) if k)
+                for col in (name, key, fired, resolved, flag)
+            )
+        for new in set(key).difference(series):
+            series[new] = canonical.setdefault(_series_key(new), len(canonical))
+        n = len(name)
+        parts[0].append(np.fromiter(map(names.__getitem__, name), np.int32, n))
+        parts[1].append(np.fromiter(map(series.__getitem__, key), np.int32, n))
+        parts[2].append(np.array(fired, np.int64))
+        parts[3].append(np.array(resolved, np.int64))
+        parts[4].append(np.array(flag, np.int64))
+    rule, ser, fired_a, resolved_a, flags_a = (
+        np.concatenate(p) if p else np.zeros(0, dt)
+        for p, dt in zip(parts, (np.int32, np.int32, np.int64, np.int64, np.int64), strict=True)
+    )
+    columns = _Columns(rule, ser, fired_a, resolved_a, flags_a, inside)
+    return sorted(names, key=names.__getitem__), columns
 
 
 def _figures(c: _Columns, names: list[str], settings: dict[str, Any]) -> list[RuleStats]:
@@ -376,9 +428,8 @@ def _figures(c: _Columns, names: list[str], settings: dict[str, Any]) -> list[Ru
     n_rules = len(names)
     if n_rules == 0:
         return []
-    c = c.select(c.rule >= 0)
     flapping = _flapping(c, settings["flap_minutes"] * US_PER_MIN, n_rules)
-    p = c.select(c.in_period == 1)
+    p = c.period()
     quick_us = settings["quick_resolve_minutes"] * US_PER_MIN
 
     def per_rule(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> I64:
@@ -431,26 +482,24 @@ def _flapping(c: _Columns, flap_us: int, n_rules: int) -> I64:
     occurrence of the same series resolved."""
     if c.rule.size < 2:
         return np.zeros(n_rules, np.int64)
-    _, group = np.unique(c.rule * (int(c.series.max()) + 1) + c.series, return_inverse=True)
-    group = group.astype(np.int64).ravel()
-    key = _sort_key(group, c.fired)
     # ties (same series, same fired_at) by resolved_at, so the order never depends on storage
-    order = (np.lexsort((c.resolved, c.fired, group)) if key is None
-             else np.lexsort((c.resolved, key)))
-    group, rule = group[order], c.rule[order]
-    fired, resolved, inside = c.fired[order], c.resolved[order], c.in_period[order]
-    same = group[1:] == group[:-1]
-    gap = fired[1:] - resolved[:-1]
-    flap = same & (resolved[:-1] != NO_TIME) & (gap >= 0) & (gap <= flap_us) & (inside[1:] == 1)
+    order = np.lexsort((c.resolved, c.fired, c.series, c.rule))
+    rule, series = c.rule[order], c.series[order]
+    same = (rule[1:] == rule[:-1]) & (series[1:] == series[:-1])
+    del series
+    prev_resolved = c.resolved[order[:-1]]
+    gap = c.fired[order[1:]] - prev_resolved
+    flap = same & (prev_resolved != NO_TIME) & (gap >= 0) & (gap <= flap_us)
+    flap &= order[1:] < c.inside  # the occurrence itself is in the period
     return np.bincount(rule[1:][flap], minlength=n_rules).astype(np.int64)
 
 
 def _medians(
-    rule: I64, fired: I64, resolved: I64, n_rules: int
+    rules: Ints, fired: I64, resolved: I64, n_rules: int
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Per rule: median minutes fired -> resolved of the resolved occurrences (NaN: none)."""
     done = resolved != NO_TIME
-    rule, dur = rule[done], resolved[done] - fired[done]
+    rule, dur = rules[done].astype(np.int64), resolved[done] - fired[done]
     out = np.full(n_rules, np.nan)
     if dur.size == 0:
         return out
@@ -489,12 +538,13 @@ def _window_ends(rule: I64, fired: I64, window_us: int) -> I64:
 
 
 def _storms(
-    rule: I64, fired: I64, actionable: I64, storm_count: int, window_us: int, n_rules: int
+    rules: Ints, fired: I64, actionable: I64, storm_count: int, window_us: int, n_rules: int
 ) -> tuple[I64, I64, I64, I64, I64]:
     """Per rule: storms, biggest storm, occurrences in storms, occurrences beyond the first of
     each storm, and how many of those leave the noise numerator when each storm is grouped into
     one notification (actionable when any occurrence of the storm was)."""
     zeros = [np.zeros(n_rules, np.int64) for _ in range(5)]
+    rule = rules.astype(np.int64)
     if rule.size < storm_count:
         return zeros[0], zeros[1], zeros[2], zeros[3], zeros[4]
     key = _sort_key(rule, fired)

@@ -61,9 +61,9 @@ def _record_table(kind: Kind) -> Table:
 
 
 RECORD_TABLES: dict[str, Table] = {k.name: _record_table(k) for k in KINDS}
-# backup_success_rate reads each job's runs by time: a covering index for (job, started_at)
+# backup_success_rate reads each job's runs by time: a covering index (job, started_at, status)
 Index("ix_backup_runs_job_started_at", RECORD_TABLES["backup_run"].c.job,
-      RECORD_TABLES["backup_run"].c.started_at)
+      RECORD_TABLES["backup_run"].c.started_at, RECORD_TABLES["backup_run"].c.status)
 
 raw_events = Table(
     "raw_events",
