@@ -321,3 +321,18 @@ def test_random_ledger_matches_a_plain_computation(engine: Engine) -> None:
     expected = _brute(records, STORM_POLICY.alerts)
     assert {n: (r.flapping, r.storms) for n, r in by.items()} == expected
     assert sum(r.storms for r in by.values()) > 0 and sum(r.flapping for r in by.values()) > 0
+
+
+def test_garbage_collector_state_is_restored(engine: Engine) -> None:
+    import gc
+
+    load_with_topology(engine, RECORDS)
+    assert gc.isenabled()
+    run(engine)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(engine)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
