@@ -158,3 +158,10 @@ def test_import_goes_on_after_a_missing_file(cli: Any, tmp_path: Path) -> None:
     assert code == 2 and "no such file" in err
     assert json.loads(out)["imported"][0]["counts"]["team"]["inserted"] == 1
     assert cli("demo", "--end", "2026-13-01")[0] == 2
+
+
+def test_period_out_of_range_is_a_usage_error(cli: Any) -> None:
+    for period in ("9999-12", "0000", "9999-Q4"):
+        code, _, err = cli("scorecard", "--period", period)
+        assert code == 2, period
+        assert "outside the supported years" in err

@@ -131,6 +131,15 @@ def date_range(start: date, end: date) -> Period:
 
 def parse_period(text: str) -> Period:
     """`2026-10`, `2026-Q4`, `2026-W40` or `2026`."""
+    try:
+        return _parse_period(text)
+    except PeriodError:
+        raise
+    except (ValueError, OverflowError):
+        raise PeriodError(f"period {text!r} is outside the supported years 1-9998") from None
+
+
+def _parse_period(text: str) -> Period:
     t = text.strip()
     if m := _MONTH.match(t):
         return month(int(m[1]), int(m[2]))
