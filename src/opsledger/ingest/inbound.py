@@ -22,16 +22,23 @@ from opsledger.records.validation import canonical, validate_json_line
 MAX_STORED_BODY = 1024 * 1024
 
 
-def _stored(conn: Connection, kind: str, rid: str) -> dict[str, Any] | None:
-    spec = KIND_BY_NAME[kind]
-    table = RECORD_TABLES[kind]
-    row = conn.execute(
-        select(*[table.c[f.name] for f in spec.fields]).where(table.c.id == rid)
-    ).first()
-    if row is None:
-        return None
-    stored: dict[str, Any] = json.loads(canonical(dict(row._mapping)))
-    return stored
+def _stored(
+    conn: Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored records of the given (kind, id) pairs: one query per kind and 500 ids."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, rid in keys:
+        by_kind.setdefault(kind, []).append(rid)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, ids in by_kind.items():
+        spec = KIND_BY_NAME[kind]
+        table = RECORD_TABLES[kind]
+        cols = [table.c[f.name] for f in spec.fields]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in conn.execute(select(*cols).where(table.c.id.in_(chunk))):
+                found[(kind, row.id)] = json.loads(canonical(dict(row._mapping)))
+    return found
 
 
 def merge_updates(
@@ -43,11 +50,12 @@ def merge_updates(
     earlier in this payload) value, so a late retry of a firing notification never clears a
     resolution or an acknowledgement. `merge` (the connector's) replaces the plain rule."""
     merged: dict[tuple[str, str], NativeRecord] = {}
+    stored_records = _stored(conn, {(rec["kind"], rec["id"]) for rec in records})
     for rec in records:
         key = (rec["kind"], rec["id"])
         base = merged.get(key)
         if base is None:
-            stored = _stored(conn, *key)
+            stored = stored_records.get(key)
             base = {"kind": key[0], **stored} if stored else {}
         update = {k: v for k, v in rec.items() if v is not None}
         merged[key] = merge(base, update) if merge is not None else {**base, **update}
