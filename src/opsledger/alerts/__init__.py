@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from opsledger.alerts.noise import NoiseReport, Recommendation, RuleStats, Thresholds, analyse
 from opsledger.errors import UsageError
-from opsledger.records.spec import KIND_BY_NAME
-from opsledger.records.tables import RECORD_TABLES
-from opsledger.records.validation import canonical
+from opsledger.records.listing import list_records
 
 __all__ = [
     "NoiseReport",
@@ -51,16 +48,5 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alert records with their native fields, newest `fired_at` first; `since` <= fired_at <
     `until`. Each is the record's canonical JSON form (absent fields left out)."""
-    spec = KIND_BY_NAME["alert"]
-    al = RECORD_TABLES["alert"]
-    q = select(*[al.c[f.name] for f in spec.fields])
-    if name is not None:
-        q = q.where(al.c.name == name)
-    if service is not None:
-        q = q.where(al.c.service == service)
-    if since is not None:
-        q = q.where(al.c.fired_at >= since)
-    if until is not None:
-        q = q.where(al.c.fired_at < until)
-    q = q.order_by(al.c.fired_at.desc(), al.c.id).limit(limit)
-    return [json.loads(canonical(dict(r._mapping))) for r in conn.execute(q)]
+    return list_records(conn, "alert", "fired_at", name=name, service=service, since=since,
+                        until=until, limit=limit)

@@ -16,9 +16,8 @@ from opsledger.errors import PeriodError
 from opsledger.kpis.engine import scorecard
 from opsledger.kpis.model import Scope
 from opsledger.kpis.policy import Policy
-from opsledger.records.spec import KIND_BY_NAME
-from opsledger.records.tables import RECORD_TABLES, rejected_payloads
-from opsledger.records.validation import canonical
+from opsledger.records.listing import list_records
+from opsledger.records.tables import rejected_payloads
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[TokenInfo, Depends(require("read"))]
@@ -44,22 +43,9 @@ def _records(
     limit: int,
     offset: int,
 ) -> dict[str, Any]:
-    import json
-
-    spec = KIND_BY_NAME[kind]
-    table = RECORD_TABLES[kind]
-    q = select(*[table.c[f.name] for f in spec.fields])
-    if name is not None and "name" in table.c:
-        q = q.where(table.c.name == name)
-    if service is not None:
-        q = q.where(table.c.service == service)
-    if since is not None:
-        q = q.where(table.c[time_field] >= since)
-    if until is not None:
-        q = q.where(table.c[time_field] < until)
-    q = q.order_by(table.c[time_field].desc(), table.c.id).limit(limit).offset(offset)
     with engine_of(request).connect() as conn:
-        items = [json.loads(canonical(dict(r._mapping))) for r in conn.execute(q)]
+        items = list_records(conn, kind, time_field, name=name, service=service, since=since,
+                             until=until, limit=limit, offset=offset)
     return {"items": items, "limit": limit, "offset": offset}
 
 
