@@ -122,22 +122,19 @@ def connectors() -> dict[str, Connector]:
     """Every connector, loaded on first use (nothing happens at import time). A connector
     module imported directly before (a test does) is registered already; the others load."""
     if not _LOADED:
-        from opsledger.connectors import alertmanager  # noqa: F401
+        # every connector module registers itself on import; a missing one is an error
+        from opsledger.connectors import (  # noqa: F401
+            alertmanager,
+            events,
+            grafana,
+            opsgenie,
+            pagerduty,
+            review,
+            slack,
+        )
 
-        _load_optional()
         _LOADED.append(True)
     return dict(_REGISTRY)
-
-
-def _load_optional() -> None:
-    import importlib
-
-    for name in ("grafana", "pagerduty", "opsgenie", "events", "slack", "review"):
-        try:
-            importlib.import_module(f"opsledger.connectors.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"opsledger.connectors.{name}":
-                raise
 
 
 def get_connector(name: str) -> Connector | None:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from opsledger.core.sql import bulk_execute, upsert
 from opsledger.ingest.reader import Item, Source, read_items
-from opsledger.records.spec import KIND_BY_NAME, KINDS
+from opsledger.records.spec import KINDS
 from opsledger.records.tables import DIGEST, IMPORT, RECORD_TABLES, imports, raw_events
 from opsledger.records.validation import Record
 
@@ -225,6 +225,3 @@ def import_source(
 ) -> ImportResult:
     return apply_items(conn, read_items(src, lenient, progress), src.name, lenient)
 
-
-def known_kinds() -> list[str]:
-    return list(KIND_BY_NAME)

@@ -191,8 +191,3 @@ def _check_header(header: list[str], kind: Kind, source: str, lenient: bool) -> 
             )
     if "id" not in seen:
         raise RecordError(source, "line 1 (header)", "id", "required column is missing")
-
-
-def csv_payload_row(payload: str) -> dict[str, Any]:
-    row: dict[str, Any] = json.loads(payload)
-    return row

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Select, false, select
 
 from opsledger.core.periods import Period
 from opsledger.core.sql import epoch_us
+from opsledger.core.types import to_epoch_us
 from opsledger.kpis.policy import Policy, Target
 from opsledger.records.tables import RECORD_TABLES
 
@@ -63,11 +64,11 @@ class Ctx:
 
     @property
     def start_us(self) -> int:
-        return _us(self.period.start)
+        return to_epoch_us(self.period.start)
 
     @property
     def end_us(self) -> int:
-        return _us(self.period.end)
+        return to_epoch_us(self.period.end)
 
     def ts(self, column: ColumnElement[Any]) -> ColumnElement[int]:
         return epoch_us(self.conn, column)
@@ -106,12 +107,6 @@ class Ctx:
         return column.in_(
             select(ref.c.id).where(ref.c[service_column].in_(self.services_in_scope()))
         )
-
-
-def _us(dt: Any) -> int:
-    from opsledger.core.types import to_epoch_us
-
-    return to_epoch_us(dt)
 
 
 def where(q: Select[Any], *conds: ColumnElement[bool] | None) -> Select[Any]:
