@@ -120,7 +120,7 @@ def ingest_records(
         insert(inbound_payloads).values(
             connector=connector.name,
             received_at=datetime.now(UTC),
-            body=body.decode("utf-8", "replace"),
+            body=storable_text(body.decode("utf-8", "replace")),
         )
     ).inserted_primary_key
     assert inbound_id is not None
@@ -132,22 +132,23 @@ def ingest_records(
     return result
 
 
+def storable_text(value: str) -> str:
+    """Vendor text as a database can keep it: NUL characters (which PostgreSQL text cannot
+    hold) become U+FFFD, like bytes that are not UTF-8."""
+    return value.replace("\x00", "\ufffd")
+
+
 def log_rejected(
     conn: Connection, connector: str, status: int, reason: str, body: bytes, remote: str | None
 ) -> None:
-    """Keep what was refused, so that nothing sent is ever silently lost. NUL characters
-    (which PostgreSQL text cannot hold) are kept as U+FFFD, like bytes that are not UTF-8."""
-
-    def text(value: str) -> str:
-        return value.replace("\x00", "\ufffd")
-
+    """Keep what was refused, so that nothing sent is ever silently lost."""
     conn.execute(
         insert(rejected_payloads).values(
-            connector=text(connector[:60]),
+            connector=storable_text(connector[:60]),
             received_at=datetime.now(UTC),
             status=status,
-            reason=text(reason),
+            reason=storable_text(reason),
             remote=remote,
-            body=text(body[:MAX_STORED_BODY].decode("utf-8", "replace")),
+            body=storable_text(body[:MAX_STORED_BODY].decode("utf-8", "replace")),
         )
     )
