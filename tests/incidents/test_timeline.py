@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from opsledger.incidents.service import iso
 from opsledger.incidents.timeline import build_timeline, offset_text
+from opsledger.records.tables import imports
 from tests.conftest import load
 from tests.incidents.helpers import api
 
@@ -133,8 +135,14 @@ def test_timeline_command_formats(cli: Any, engine: Engine) -> None:
     assert "| time (UTC) | from start | source | event | record | details |" in lines
     assert ("| 2026-10-02 08:00:00 | T-02:00:00 | alert | fired | a-edge | "
             "A-EDGE fired (api) |") in lines
+    with engine.connect() as conn:  # the one import that stored i1
+        (recorded,) = conn.execute(select(imports.c.imported_at)).one()
     assert ("| 2026-10-02 10:05:00 | T+00:05:00 | incident | acknowledged | i1 | "
-            "Acknowledged by alice |") in lines
+            f"Acknowledged by alice [version 1, recorded {iso(recorded)}, test] |") in lines
+    incident = [e for e in data["entries"] if e["source"] == "incident"]
+    assert {json.dumps(e["version"]) for e in incident} == {
+        json.dumps({"number": 1, "recorded_at": iso(recorded), "source": "test"})}
+    assert all(e["version"] is None for e in data["entries"] if e["source"] != "incident")
     assert "| 2026-10-02 10:01:00 | T+00:01:00 | chat | message | m-in | #inc alice: msg m-in |" \
         in lines
     code, out, _ = cli("incidents", "timeline", "i1", "--channel", "general", "--format", "json")

@@ -217,8 +217,9 @@ def timeline_cmd(
     fmt: Annotated[TimelineFormat, typer.Option("--format")] = TimelineFormat.markdown,
     channel: Channels = None,
 ) -> None:
-    """One time-ordered timeline: the incident's own times, alerts of its services (from
-    2 h before the start), changes to them (from 24 h before) and chat messages."""
+    """One time-ordered timeline: every state change of the incident (its stored versions),
+    alerts of its services (from 2 h before the start), changes to them (from 24 h before)
+    and chat messages."""
     with state(ctx).engine().connect() as conn:
         tl = build_timeline(conn, iid, datetime.now(UTC), channel)
     if fmt is TimelineFormat.json:

@@ -1,6 +1,8 @@
 """One time-ordered incident timeline from four sources.
 
-- `incident`: the incident's own times (started, detected, acknowledged, mitigated, resolved);
+- `incident`: every state change of the incident over its stored versions (the raw event
+  log, `incidents.history`): started, detected, acknowledged, mitigated, resolved, reopened,
+  severity and service changes ..., each with the version that introduced it;
 - `alert`: alerts of the incident's services (its own service and those of its linked
   alerts) that fired from 2 h before the start to the end, plus every linked alert;
 - `change`: changes to those services deployed (or, with no deploy time, started) from
@@ -20,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_
 
+from opsledger.incidents.history import Version, incident_versions, state_changes
 from opsledger.incidents.service import (
     ALERT,
     before,
@@ -47,6 +50,7 @@ EVENT_RANK = {
     "message": 4,
     "mitigated": 5,
     "resolved": 6,
+    "reopened": 7,
 }
 
 
@@ -58,9 +62,17 @@ class Entry:
     ref: str  # the record's id
     text: str
     service: str | None = None
+    version: Version | None = None  # incident entries: the stored version that introduced it
 
     def key(self) -> tuple[Any, ...]:
-        return (self.at, SOURCE_RANK[self.source], EVENT_RANK.get(self.event, 9), self.ref)
+        seq = self.version.seq if self.version is not None else 0
+        return (self.at, SOURCE_RANK[self.source], EVENT_RANK.get(self.event, 9), self.ref, seq)
+
+    def details(self) -> str:
+        """The text, and for an incident entry the version that introduced it."""
+        if self.version is None:
+            return self.text
+        return f"{self.text} [{self.version.note()}]"
 
 
 @dataclass(frozen=True)
@@ -95,32 +107,20 @@ class Timeline:
                     "id": e.ref,
                     "service": e.service,
                     "text": e.text,
+                    "version": e.version.as_json() if e.version is not None else None,
                 }
                 for e in self.entries
             ],
         }
 
 
-def _incident_entries(inc: Record) -> list[Entry]:
-    iid, svc = inc["id"], inc.get("service")
-    where = f" on {svc}" if svc else ""
-    title = inc.get("title") or iid
-    texts = {
-        "started_at": ("started", f"Impact started: {title} (Sev-{inc['severity']}{where})"),
-        "detected_at": ("detected", "Detected"),
-        "acknowledged_at": (
-            "acknowledged",
-            f"Acknowledged by {inc['acknowledged_by']}" if inc.get("acknowledged_by")
-            else "Acknowledged",
-        ),
-        "mitigated_at": ("mitigated", "Mitigated (service restored)"),
-        "resolved_at": ("resolved", "Resolved"),
-    }
-    out = []
-    for field, (event, text) in texts.items():
-        if inc.get(field) is not None:
-            out.append(Entry(inc[field], "incident", event, iid, text, svc))
-    return out
+def _incident_entries(conn: Connection, inc: Record) -> list[Entry]:
+    """Every state change over the incident's stored versions."""
+    iid = inc["id"]
+    return [
+        Entry(c.at, "incident", c.event, iid, c.text, c.version.record.get("service"), c.version)
+        for c in state_changes(incident_versions(conn, iid))
+    ]
 
 
 def _alert_entries(alert: Record, iid: str, end: datetime) -> list[Entry]:
@@ -170,7 +170,7 @@ def build_timeline(
     end: datetime = inc.get("resolved_at") or max(now, start)
     linked = select_records(conn, "alert", ALERT.c.incident == iid)
     services = sorted({s for s in [inc.get("service"), *(a.get("service") for a in linked)] if s})
-    entries = _incident_entries(inc)
+    entries = _incident_entries(conn, inc)
 
     alerts = {a["id"]: a for a in linked}
     if services:
@@ -238,7 +238,7 @@ def markdown_table(tl: Timeline) -> str:
     for e in tl.entries:
         lines.append(
             f"| {e.at:%Y-%m-%d %H:%M:%S} | {offset_text(e.at - tl.start)} | {e.source} | "
-            f"{e.event} | {_cell(e.ref)} | {_cell(e.text)} |"
+            f"{e.event} | {_cell(e.ref)} | {_cell(e.details())} |"
         )
     return "\n".join(lines) + "\n"
 
