@@ -427,11 +427,11 @@ _DB = ("do_execute", "do_executemany", "do_commit", "psycopg", "Connection.wait"
 
 
 def profile_summary(path: Path, top: int = 14) -> dict[str, Any]:
-    """Where the server's samples go (idle waits left out): the HTTP layer
-    (uvicorn, Starlette, FastAPI, asyncio, thread hand-offs) or the request's own work under
-    hooks._process, split by its innermost opsledger function and by whether the sample is in
-    the database driver's Python side or in other Python (SQLAlchemy's statement building
-    included)."""
+    """Where the server's samples go (idle waits left out): the request side (uvicorn,
+    Starlette, FastAPI, asyncio; the token check and the parsing of the payload) or the
+    webhook writer's thread (api/writer.py), split by its innermost opsledger function and by
+    whether the sample is in the database driver's Python side or in other Python
+    (SQLAlchemy's statement building included)."""
     parts: dict[str, int] = {}
     busy = 0
     for line in path.read_text().splitlines():
@@ -443,8 +443,8 @@ def profile_summary(path: Path, top: int = 14) -> dict[str, Any]:
             continue
         n = int(count)
         busy += n
-        if not any(f.startswith("_process (") for f in frames):
-            key = "HTTP layer (uvicorn, Starlette, FastAPI, asyncio, threads)"
+        if not any(f.startswith("Writer._run (") for f in frames):
+            key = "request side: HTTP layer, token check, parsing (event loop, threads)"
         else:
             ours = [f.split(" (")[0] for f in frames if "opsledger/" in f]
             where = "database driver" if any(d in f for f in frames for d in _DB) else "Python"

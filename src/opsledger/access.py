@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +31,11 @@ class TokenInfo:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a token: its SHA-256, hex."""
+    return _hash(token)
 
 
 def create_token(conn: Connection, name: str, scope: str) -> str:
@@ -69,7 +76,11 @@ def revoke_token(conn: Connection, name: str) -> None:
 
 def verify_token(conn: Connection, token: str) -> TokenInfo | None:
     """The active token matching `token`, or None."""
-    digest = _hash(token)
+    return verify_token_hash(conn, _hash(token))
+
+
+def verify_token_hash(conn: Connection, digest: str) -> TokenInfo | None:
+    """The active token whose hash is `digest`, or None."""
     row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
     if row is None or row.revoked_at is not None:
         return None
@@ -81,3 +92,47 @@ def verify_token(conn: Connection, token: str) -> TokenInfo | None:
 def allows(scope: str, needed: str) -> bool:
     """admin may do everything; read and ingest only their own."""
     return scope == "admin" or scope == needed
+
+
+def active_token_hashes(conn: Connection, digests: Iterable[str]) -> set[str]:
+    """Those of the given token hashes that belong to tokens not revoked: one query."""
+    wanted = list(set(digests))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        select(api_tokens.c.token_hash).where(
+            api_tokens.c.token_hash.in_(wanted), api_tokens.c.revoked_at.is_(None)
+        )
+    )
+    return {r[0] for r in rows}
+
+
+TOKEN_CACHE_SECONDS = 10.0
+
+
+class TokenCache:
+    """Tokens found valid, by hash, for `ttl` seconds, so that a webhook's first check costs
+    no query. Only valid tokens are kept (an unknown token is looked up every time). The
+    webhook writer checks every token again, in the transaction that would store the
+    payload, so a revoked token stores nothing from the moment it is revoked; the cache only
+    decides how early a request is turned away."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, TokenInfo]] = {}
+
+    def get(self, digest: str) -> TokenInfo | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, info: TokenInfo) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl, info)
+
+    def forget(self, digest: str) -> None:
+        self._entries.pop(digest, None)

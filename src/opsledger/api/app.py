@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,7 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opsledger import __version__
+from opsledger.access import TokenCache
 from opsledger.api import alerts, hooks, incidents, problems, routes
+from opsledger.api.writer import Writer
 from opsledger.connectors.base import connectors
 from opsledger.core.db import open_database
 from opsledger.kpis.policy import load_policy
@@ -33,14 +37,25 @@ class RefuseNulInQuery:
         await self.app(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # after the last request: the writer finishes what is queued, then stops
+    writer: Writer = app.state.writer
+    writer.close()
+
+
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="opsledger",
         version=__version__,
         description="The system of record and KPI engine for operations teams.",
+        lifespan=_lifespan,
     )
     app.state.engine = open_database(settings.resolved_database_url())
     app.state.policy = load_policy(settings.policy, DEFAULT_TARGETS)
+    app.state.tokens = TokenCache()
+    app.state.writer = Writer(app.state.engine, app.state.policy, app.state.tokens)
     connectors()  # load the connector registry once, at start-up
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
@@ -52,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RefuseNulInQuery)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
     app.include_router(alerts.router)  # before routes: /alerts/noise is not an alert id

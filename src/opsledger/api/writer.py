@@ -1,0 +1,278 @@
+"""The webhook writer: one thread owns the database connection that stores webhook payloads,
+and applies every payload that is waiting in ONE transaction (group commit).
+
+A request hands its parsed payload to the writer and waits; the writer takes all the payloads
+that arrived while it was busy (up to MAX_BATCH), applies each inside a SAVEPOINT of one
+transaction, commits, and only then answers each request. So:
+
+* nothing acknowledged is lost: a 202 is sent after the commit that stored the payload;
+* each payload is all-or-nothing on its own: one that fails (a record that does not
+  validate once merged with what is stored, a refusal of a connector's `prepare`) is rolled
+  back to its savepoint and refused alone, logged in the rejected-payload log in the same
+  transaction, while the others of the batch are stored;
+* the token of every payload is checked again against the database in that transaction
+  (one query for the batch), so a revoked token stores nothing, whatever the token cache
+  of the request path still believes;
+* on SQLite there is one writer per process, so requests no longer wait for each other's
+  write lock; a batch costs one transaction and one commit however many payloads it holds.
+
+Refusals decided before the writer (401, 413, 400, ...) are logged through it as well, so
+that every write of the webhook path goes through the one connection.
+
+The thread starts with the first payload and ends after IDLE_SECONDS without work (it is
+started again when needed), so an app that is never served holds no thread or connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+from opsledger.access import TokenCache, active_token_hashes
+from opsledger.api.problems import Problem
+from opsledger.connectors.base import Connector, NativeRecord, PayloadError
+from opsledger.core.db import make_engine
+from opsledger.errors import RecordError
+from opsledger.ingest.importer import ImportResult
+from opsledger.ingest.inbound import ingest_records, log_rejected
+from opsledger.kpis.policy import Policy
+
+MAX_BATCH = 256  # payloads in one transaction
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # bodies in one transaction
+IDLE_SECONDS = 5.0
+
+
+class Logged(Problem):
+    """A refusal that the writer has logged in the rejected-payload log already."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One payload to store (connector set) or one refusal to log (connector None)."""
+
+    name: str
+    body: bytes
+    remote: str | None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    connector: Connector | None = None
+    records: list[NativeRecord] = field(default_factory=list)
+    token_hash: str | None = None
+    status: int = 0
+    reason: str = ""
+    outcome: Any = None
+
+
+_STOP = object()
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """The engine the writer uses. PostgreSQL: the app's. SQLite: one of its own whose
+    transactions start with BEGIN IMMEDIATE (the write lock is taken at once, and pysqlite's
+    implicit transaction handling, which breaks SAVEPOINT, is off)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(own, "connect")
+    def _manual(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(own, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return own
+
+
+class Writer:
+    def __init__(self, engine: Engine, policy: Policy | None, tokens: TokenCache) -> None:
+        self._app_engine = engine
+        self._engine: Engine | None = None
+        self.policy = policy
+        self.tokens = tokens
+        self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # transactions committed (for tests and benchmarks)
+
+    # ------------------------------------------------------------------ the request side
+
+    async def ingest(
+        self,
+        connector: Connector,
+        records: list[NativeRecord],
+        body: bytes,
+        token_hash: str | None,
+        remote: str | None,
+    ) -> ImportResult:
+        """Store a parsed payload; returns after the commit. Raises Logged (a refusal,
+        logged) or the error that kept the payload from being stored."""
+        loop = asyncio.get_running_loop()
+        job = Job(connector.name, body, remote, loop, loop.create_future(), connector,
+                  records, token_hash)
+        self._submit(job)
+        result: ImportResult = await job.future
+        return result
+
+    async def reject(
+        self, name: str, status: int, reason: str, body: bytes, remote: str | None
+    ) -> None:
+        """Log a refusal in the rejected-payload log; returns after the commit."""
+        loop = asyncio.get_running_loop()
+        job = Job(name, body, remote, loop, loop.create_future(), status=status, reason=reason)
+        self._submit(job)
+        await job.future
+
+    def _submit(self, job: Job) -> None:
+        with self._lock:
+            self._queue.put(job)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="opsledger-webhook-writer", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread (the server's shutdown). A payload
+        that comes later starts it again."""
+        with self._lock:
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join()
+        if self._engine is not None and self._engine is not self._app_engine:
+            self._engine.dispose()
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    first = _STOP  # idle: end the thread, unless work came in meanwhile
+                batch, stop = self._drain(first)
+                if batch:
+                    conn = self._apply(conn, batch)
+                if stop:
+                    with self._lock:
+                        if self._queue.empty():
+                            self._thread = None
+                            return
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _drain(self, first: Job | object) -> tuple[list[Job], bool]:
+        """The first job and every job waiting behind it, within the batch limits."""
+        if first is _STOP:
+            return [], True
+        assert isinstance(first, Job)
+        batch, size = [first], len(first.body)
+        while len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return batch, True
+            assert isinstance(job, Job)
+            batch.append(job)
+            size += len(job.body)
+        return batch, False
+
+    def _connect(self) -> Connection:
+        if self._engine is None:
+            self._engine = writer_engine(self._app_engine)
+        return self._engine.connect()
+
+    def _apply(self, conn: Connection | None, batch: list[Job]) -> Connection | None:
+        """One transaction for the batch; if it fails as a whole (the connection, the
+        commit), each payload is tried again alone, so that one cannot sink the others."""
+        conn, done = self._commit(conn, batch)
+        if not done:
+            for job in batch:
+                conn, _ = self._commit(conn, [job])
+        return conn
+
+    def _commit(self, conn: Connection | None, jobs: list[Job]) -> tuple[Connection | None, bool]:
+        """Apply `jobs` in one transaction and answer them; a batch of several that fails
+        is not answered (its jobs are tried again alone)."""
+        try:
+            if conn is None:
+                conn = self._connect()
+            with conn.begin():
+                self._transaction(conn, jobs)
+        except Exception as exc:  # noqa: BLE001 - answered to the request as a 500
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            if len(jobs) > 1:
+                return None, False
+            jobs[0].outcome = exc
+            _answer(jobs)
+            return None, True
+        self.batches += 1
+        _answer(jobs)
+        return conn, True
+
+    def _transaction(self, conn: Connection, jobs: list[Job]) -> None:
+        active = active_token_hashes(conn, (j.token_hash for j in jobs if j.token_hash))
+        for job in jobs:
+            if job.connector is None:
+                log_rejected(conn, job.name, job.status, job.reason, job.body, job.remote)
+                job.outcome = None
+            elif job.token_hash is not None and job.token_hash not in active:
+                self.tokens.forget(job.token_hash)
+                self._refuse(conn, job, 401, "invalid or revoked token")
+            else:
+                self._store(conn, job)
+
+    def _store(self, conn: Connection, job: Job) -> None:
+        assert job.connector is not None
+        try:
+            with conn.begin_nested():
+                job.outcome = ingest_records(
+                    conn, job.connector, job.records, job.body, "webhook", self.policy
+                )
+        except PayloadError as exc:
+            self._refuse(conn, job, exc.status, str(exc))
+        except RecordError as exc:
+            self._refuse(conn, job, 422, str(exc))
+
+    @staticmethod
+    def _refuse(conn: Connection, job: Job, status: int, reason: str) -> None:
+        log_rejected(conn, job.name, status, reason, job.body, job.remote)
+        job.outcome = Logged(status, reason)
+
+
+def _answer(jobs: list[Job]) -> None:
+    """Hand each job's outcome to the event loop its request waits on (one wake-up each)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, mine in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, mine)
+
+
+def _settle(jobs: list[Job]) -> None:
+    for job in jobs:
+        if job.future.done():  # the request was cancelled (the client went away)
+            continue
+        if isinstance(job.outcome, BaseException):
+            job.future.set_exception(job.outcome)
+        else:
+            job.future.set_result(job.outcome)
+
