@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from opsledger.errors import PolicyError
 
@@ -85,10 +85,31 @@ class AutoOpenRule(_Strict):
     service_tier: list[Literal["critical", "high", "standard"]] | None = None
     alert_names: list[str] | None = None
     incident_severity: int = Field(2, ge=1, le=3)
+    # close the incidents this rule opened once every linked alert is resolved
+    resolve_with_alerts: bool = False
+    resolve_acknowledged: bool = False  # ... also when a person acknowledged or mitigated it
+    resolve_reopened: bool = False  # ... also when it was resolved before and reopened
+
+    @model_validator(mode="after")
+    def _resolve_options_need_resolve(self) -> AutoOpenRule:
+        for key in ("resolve_acknowledged", "resolve_reopened"):
+            if getattr(self, key) and not self.resolve_with_alerts:
+                raise ValueError(f"{key} = true needs resolve_with_alerts = true")
+        return self
 
 
 class IncidentsPolicy(_Strict):
     auto_open: list[AutoOpenRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> IncidentsPolicy:
+        names = [r.name for r in self.auto_open]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # an auto-opened incident names its rule; the name must say which
+            raise ValueError(f"rule names must be unique: {', '.join(twice)} used twice")
+        if any(not n.strip() for n in names):
+            raise ValueError("a rule needs a non-empty name")
+        return self
 
 
 class Policy(_Strict):
