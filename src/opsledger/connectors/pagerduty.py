@@ -8,7 +8,9 @@ The mapping rules are stated in docs/connectors/pagerduty.md; in short:
 - `title` = title; `service` = the PagerDuty service's name (`service.summary`), as is.
 - `severity`: priority P1 -> 1, P2 -> 2, P3/P4/P5 -> 3; no priority (or another priority
   name) -> urgency high -> 2, low -> 3; neither -> 3.
-- `started_at` = `created_at` (for `incident.triggered` without one: the event time).
+- `started_at` and `detected_at` = `created_at` (for `incident.triggered` without one: the
+  event time); log entries: `detected_at` = the first `trigger_log_entry`. PagerDuty records
+  no mitigation, so `mitigated_at` is never set here.
 - `acknowledged_at` = the first acknowledgement (`incident.acknowledged`), `resolved_at` =
   the latest resolution (`incident.resolved`); a later event that shows the incident open
   again (status triggered/acknowledged) clears an earlier resolution.
@@ -151,7 +153,9 @@ def _base(incident: Mapping[str, Any], where: str) -> NativeRecord:
     if service:
         rec["service"] = service
     if incident.get("created_at") is not None:
-        rec["started_at"] = timestamp(NAME, f"{where}.created_at", incident["created_at"])
+        # PagerDuty created the incident when an event or a person triggered it: detection
+        created = timestamp(NAME, f"{where}.created_at", incident["created_at"])
+        rec["started_at"] = rec["detected_at"] = created
     return rec
 
 
@@ -176,7 +180,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[NativeRecord]:
     rec = _base(data, "event.data")
     status = _status(data, "event.data", required=False)
     if "started_at" not in rec and event_type == "incident.triggered":
-        rec["started_at"] = occurred  # the event of the incident's creation
+        rec["started_at"] = rec["detected_at"] = occurred  # the event of its creation
     if "started_at" not in rec:
         rec[_WHERE] = "event.data.created_at"  # what an unknown incident would need
     if event_type == "incident.acknowledged":
@@ -228,12 +232,16 @@ def _rest_incident(incident: Any, where: str) -> NativeRecord:
     return rec
 
 
-_LOG_FIELDS = {"acknowledge_log_entry": "acknowledged_at", "resolve_log_entry": "resolved_at"}
+_LOG_FIELDS = {
+    "trigger_log_entry": "detected_at",
+    "acknowledge_log_entry": "acknowledged_at",
+    "resolve_log_entry": "resolved_at",
+}
 
 
 def _log_entries(entries: Any, where: str, times: dict[str, dict[str, list[str]]]) -> None:
-    """acknowledge_log_entry and resolve_log_entry times, per incident record id, into
-    `times`. Other entry types change no native field and are skipped."""
+    """trigger_log_entry, acknowledge_log_entry and resolve_log_entry times, per incident
+    record id, into `times`. Other entry types change no native field and are skipped."""
     if not isinstance(entries, list):
         raise PayloadError(NAME, where, "must be a list")
     for i, entry in enumerate(entries):
@@ -247,13 +255,18 @@ def _log_entries(entries: Any, where: str, times: dict[str, dict[str, list[str]]
         when = timestamp(NAME, f"{at}.created_at", entry.get("created_at"))
         incident = _obj(entry.get("incident"), f"{at}.incident")
         rid = "pd-" + _incident_id(incident.get("id"), f"{at}.incident.id")
-        per = times.setdefault(rid, {"acknowledged_at": [], "resolved_at": [], _WHERE: [at]})
+        per = times.setdefault(
+            rid, {"detected_at": [], "acknowledged_at": [], "resolved_at": [], _WHERE: [at]}
+        )
         per[_LOG_FIELDS[etype]].append(when)
 
 
 def _log_patch(rid: str, per: dict[str, list[str]]) -> NativeRecord:
-    """The first acknowledgement and the latest resolution of the log entries."""
+    """The first trigger, the first acknowledgement and the latest resolution of the log
+    entries."""
     patch: NativeRecord = {"kind": "incident", "id": rid}
+    if per["detected_at"]:
+        patch["detected_at"] = min(per["detected_at"], key=_t)
     if per["acknowledged_at"]:
         patch["acknowledged_at"] = min(per["acknowledged_at"], key=_t)
     if per["resolved_at"]:
@@ -320,14 +333,16 @@ def _t(value: str) -> datetime:
 
 
 def _combine(base: NativeRecord, update: NativeRecord) -> NativeRecord:
-    """The update's fields replace the base's, except: the earliest `started_at` and
-    `acknowledged_at` and the latest `resolved_at` win, and an `_open_at` later than the
-    resolution clears it. Private keys of the update are dropped."""
+    """The update's fields replace the base's, except: the earliest `started_at`,
+    `detected_at` and `acknowledged_at` and the latest `resolved_at` win, and an `_open_at`
+    later than the resolution clears it. Private keys of the update are dropped."""
     update = dict(update)
     open_at = update.pop(_OPEN_AT, None)
     update.pop(_WHERE, None)
     out = {**{k: v for k, v in base.items() if not k.startswith("_")}, **update}
-    for field, pick in (("started_at", min), ("acknowledged_at", min), ("resolved_at", max)):
+    for field, pick in (
+        ("started_at", min), ("detected_at", min), ("acknowledged_at", min), ("resolved_at", max)
+    ):
         if base.get(field) and update.get(field):
             out[field] = pick(base[field], update[field], key=_t)
     if open_at and out.get("resolved_at") and _t(out["resolved_at"]) < _t(open_at):

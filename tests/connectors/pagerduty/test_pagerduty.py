@@ -13,6 +13,7 @@ import copy
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from opsledger.access import create_token
 from opsledger.api.app import create_app
 from opsledger.connectors.base import PayloadError, get_connector
 from opsledger.connectors.pagerduty import merge, parse, parse_path, severity, verify
+from opsledger.errors import RecordError
+from opsledger.incidents.service import mitigate
 from opsledger.ingest.importer import ImportResult
 from opsledger.ingest.inbound import ingest_path, ingest_payload
 from opsledger.ingest.replay import iter_records
@@ -127,6 +130,7 @@ def test_triggered() -> None:
             "service": "pig208",
             "severity": 2,  # no priority, urgency high
             "started_at": "2021-06-04T13:35:29.781000Z",
+            "detected_at": "2021-06-04T13:35:29.781000Z",  # PagerDuty knew from then on
         }
     ]
 
@@ -174,6 +178,7 @@ def test_reopened() -> None:
             "service": "Default Service",
             "severity": 3,  # priority P3 (urgency low)
             "started_at": "2026-03-30T13:37:07Z",
+            "detected_at": "2026-03-30T13:37:07Z",  # data.created_at
         }
     ]
     assert rec["_open_at"] == "2026-04-01T02:15:02.274000Z"  # seen open: clears a resolution
@@ -295,6 +300,7 @@ def test_delivery_is_stored(engine: Engine) -> None:
             "service": "Default Service",
             "severity": 3,
             "started_at": "2026-03-30T13:37:07Z",
+            "detected_at": "2026-03-30T13:37:07Z",
         }
     }
 
@@ -437,6 +443,7 @@ def test_demisto_export_with_ids(tmp_path: Path) -> None:
             "service": "API Service",
             "severity": 2,
             "started_at": "2023-11-19T05:51:15Z",
+            "detected_at": "2023-11-19T05:51:15Z",
             "resolved_at": "2023-11-19T05:51:28Z",
         },
         {
@@ -446,6 +453,7 @@ def test_demisto_export_with_ids(tmp_path: Path) -> None:
             "service": "API Service",
             "severity": 2,
             "started_at": "2023-11-19T05:52:03Z",
+            "detected_at": "2023-11-19T05:52:03Z",
             "resolved_at": "2023-11-19T05:52:16Z",
         },
     ]
@@ -490,6 +498,8 @@ def test_log_entries_give_first_ack_and_latest_resolution(engine: Engine) -> Non
     assert rec["acknowledged_at"] == "2021-06-04T13:24:23Z"  # the first acknowledgement
     assert rec["resolved_at"] == "2021-06-04T14:10:02Z"
     assert rec["started_at"] == "2021-06-04T13:20:11Z"  # log entries never move the start
+    assert rec["detected_at"] == "2021-06-04T13:20:11Z"  # the trigger_log_entry
+    assert "mitigated_at" not in rec  # PagerDuty records no mitigation
     with engine.begin() as conn:
         again = ingest_path(conn, CONNECTOR, PAYLOADS / "authored_log_entries.json").totals()
     assert (again.inserted, again.replaced, again.unchanged) == (0, 0, 1)
@@ -524,6 +534,7 @@ def test_directory_export_of_incidents_and_log_entries(tmp_path: Path, engine: E
         "service": "API Service",
         "severity": 2,
         "started_at": "2021-06-04T13:20:11Z",
+        "detected_at": "2021-06-04T13:20:11Z",
         "acknowledged_at": "2021-06-04T13:24:23Z",
         "resolved_at": "2021-06-04T14:10:02Z",
     }
@@ -698,3 +709,44 @@ def test_bad_payload_with_a_good_signature_is_422(client: Any) -> None:
     )
     assert count(client.engine, rejected_payloads) == rejected + 1
     assert count(client.engine, RECORD_TABLES["incident"]) == 0
+
+
+# -- detected_at and mitigated_at --------------------------------------------------------
+
+
+def test_earliest_detection_wins_and_a_hand_mitigation_is_kept(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # derived from the real priority_updated delivery (created_at 02:07:30); the incident
+    # was recorded by hand before, with an earlier impact start and a later detection guess
+    body = raw("priority_updated_v3.json")
+    iid = "pd-" + json.loads(body)["event"]["data"]["id"]
+    load(engine, [{"kind": "incident", "id": iid, "severity": 2,
+                   "started_at": "2026-04-01T02:00:00Z", "detected_at": "2026-04-01T02:09:00Z"}])
+    deliver(engine, body)
+    rec = incidents(engine)[iid]
+    assert (rec["started_at"], rec["detected_at"]) == ("2026-04-01T02:00:00Z",
+                                                       "2026-04-01T02:07:30Z")
+    with engine.begin() as conn:  # a person records when the service was restored
+        mitigate(conn, iid, datetime(2026, 4, 1, 2, 12, tzinfo=UTC))
+    # later trigger_log_entries (re-triggers) do not move the detection
+    path = tmp_path / "log_entries.json"
+    path.write_text(json.dumps({"log_entries": [
+        {"type": "trigger_log_entry", "created_at": at, "incident": {"id": iid[3:]}}
+        for at in ("2026-04-01T02:07:45Z", "2026-04-01T02:07:31Z")]}))
+    with engine.begin() as conn:
+        ingest_path(conn, CONNECTOR, path)
+    rec = incidents(engine)[iid]
+    assert rec["detected_at"] == "2026-04-01T02:07:30Z"
+    assert rec["mitigated_at"] == "2026-04-01T02:12:00Z"  # no PagerDuty input touches it
+    deliver(engine, body)  # the webhook again: nothing changes
+    assert incidents(engine)[iid] == rec
+
+
+def test_a_trigger_log_entry_before_the_start_is_refused(engine: Engine, tmp_path: Path) -> None:
+    load(engine, [{"kind": "incident", "id": "pd-PQ1K5C8", "severity": 2,
+                   "started_at": "2021-06-04T13:30:00Z"}])
+    with pytest.raises(RecordError, match=r"detected_at .* is before started_at"), \
+            engine.begin() as conn:
+        ingest_path(conn, CONNECTOR, PAYLOADS / "authored_log_entries.json")
+    assert "detected_at" not in incidents(engine)["pd-PQ1K5C8"]
