@@ -1,7 +1,9 @@
-"""Opsgenie: alert webhooks (the Webhook integration) and List Alerts API exports.
+"""Opsgenie: alert webhooks (the Webhook integration), and exports of the REST API (List
+Alerts, List Alert Logs, List Incidents: connectors/opsgenie_exports.py).
 
 Every webhook payload ({"action": ..., "alert": {...}}) and every alert of an export
-({"data": [...]}) becomes one native `alert` record `og-<alertId>`. The mapping rules are
+({"data": [...]}) becomes one native `alert` record `og-<alertId>`; every incident of an
+Incident API export one native `incident` record `og-<id>`. The mapping rules are
 stated in docs/connectors/opsgenie.md; in short:
 
 - `name` = the alert's `message`; `fingerprint` = its `alias` (Opsgenie's de-duplication
@@ -179,64 +181,14 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[NativeRecord]:
     return [rec]
 
 
-# -- List Alerts API exports -------------------------------------------------------------
-
-
-def _after(start: str, millis: Any, where: str) -> str:
-    if isinstance(millis, bool) or not isinstance(millis, int) or millis < 0:
-        raise PayloadError(NAME, where, f"must be milliseconds (an integer), got {_shown(millis)}")
-    begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    return _iso(begin + timedelta(milliseconds=millis))
-
-
-def _exported(alert: Any, where: str) -> NativeRecord:
-    alert = _obj(alert, where)
-    rec = _alert(alert, where, "id")
-    status = alert.get("status")
-    if status not in ("open", "closed"):
-        raise PayloadError(NAME, f"{where}.status", f"must be open or closed, got {_shown(status)}")
-    acknowledged = alert.get("acknowledged", False)
-    if not isinstance(acknowledged, bool):
-        raise PayloadError(NAME, f"{where}.acknowledged", "must be true or false")
-    report = _obj(alert.get("report") or {}, f"{where}.report")
-    if acknowledged:
-        if report.get("ackTime") is None:
-            raise PayloadError(
-                NAME, f"{where}.report.ackTime", "missing: the alert is acknowledged, but when?"
-            )
-        rec["acknowledged_at"] = _after(
-            rec["fired_at"], report["ackTime"], f"{where}.report.ackTime"
-        )
-        who = _text(report.get("acknowledgedBy"), f"{where}.report.acknowledgedBy")
-        if who:
-            rec["acknowledged_by"] = who
-    if status == "closed":
-        if report.get("closeTime") is None:
-            raise PayloadError(
-                NAME, f"{where}.report.closeTime", "missing: the alert is closed, but when?"
-            )
-        rec["resolved_at"] = _after(
-            rec["fired_at"], report["closeTime"], f"{where}.report.closeTime"
-        )
-    return rec
+# -- exports: `opsledger import --from opsgenie` (connectors/opsgenie_exports.py) -----------
 
 
 def parse_path(path: Path) -> list[NativeRecord]:
-    """List Alerts API responses ({"data": [...]}): one file, or a directory of them (one
-    per page)."""
-    files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
-    if not files:
-        raise PayloadError(NAME, str(path), "no .json files in this directory")
-    records: list[NativeRecord] = []
-    for file in files:
-        doc = _obj(load_json(NAME, file.read_bytes()), file.name, "a JSON object")
-        data = doc.get("data")
-        if not isinstance(data, list):
-            raise PayloadError(
-                NAME, f"{file.name}: data", "must be a list (a List Alerts API response)"
-            )
-        records.extend(_exported(a, f"{file.name}: data[{i}]") for i, a in enumerate(data))
-    return records
+    """List Alerts, alert logs and Incident API exports (see opsgenie_exports)."""
+    from opsledger.connectors.opsgenie_exports import parse_exports
+
+    return parse_exports(path)
 
 
 # -- merge -------------------------------------------------------------------------------
@@ -247,8 +199,22 @@ def _t(value: str) -> datetime:
 
 
 def merge(stored: NativeRecord, update: NativeRecord) -> NativeRecord:
-    """The update's fields replace the stored ones, except: the earliest `fired_at` and
-    `acknowledged_at` (with its `acknowledged_by`) and the latest `resolved_at` win."""
+    """Alerts: the update's fields replace the stored ones, except: the earliest `fired_at`
+    and `acknowledged_at` (with its `acknowledged_by`) and the latest `resolved_at` win.
+    Incidents (Incident API exports): see opsgenie_exports.merge_incident."""
+    if update.get("kind") == "incident":
+        from opsledger.connectors.opsgenie_exports import merge_incident
+
+        return merge_incident(stored, update)
+    where = update.pop("_where", None)
+    if not stored and ("name" not in update or "fired_at" not in update):
+        raise PayloadError(
+            NAME,
+            str(where or ""),
+            f"alert {update['id'][3:]} is not in the ledger, and this input does not give its "
+            "message and createdAt: import its List Alerts export first (or in the same "
+            "directory)",
+        )
     out = {**stored, **update}
     if stored.get("fired_at") and update.get("fired_at"):
         out["fired_at"] = min(stored["fired_at"], update["fired_at"], key=_t)
@@ -268,7 +234,7 @@ CONNECTOR = register(
     Connector(
         NAME,
         parse,
-        description="Opsgenie alert webhooks and List Alerts API exports",
+        description="Opsgenie alert webhooks; List Alerts, alert logs and Incident API exports",
         parse_path=parse_path,
         merge=merge,
     )
