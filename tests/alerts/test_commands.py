@@ -192,11 +192,41 @@ def test_noise_bad_options_exit_2(cli: Any, args: list[str], message: str) -> No
     assert message in err and out == ""
 
 
-def test_noise_bad_policy_exit_2(cli: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("storm_count = 1", "[alerts.storm_count] Input should be greater than 1"),
+        ("raise_for_min_percent = 130", "[alerts.raise_for_min_percent] Input should be less "
+                                        "than or equal to 100"),
+        ("delete_min_count = 0", "[alerts.delete_min_count] Input should be greater than or "
+                                 "equal to 1"),
+        ("demote_min_count = 2.5", "[alerts.demote_min_count] Input should be a valid integer"),
+        ("flap_minutes = 2000", "[alerts.flap_minutes] Input should be less than or equal to "
+                                "1440"),
+        ("storm_window = 10", "[alerts.storm_window] Extra inputs are not permitted"),
+    ],
+)
+def test_noise_bad_policy_exit_2(cli: Any, tmp_path: Path, line: str, message: str) -> None:
     policy = tmp_path / "p.toml"
-    policy.write_text("[alerts]\nstorm_count = 1\n", encoding="utf-8")
-    code, _, err = cli("--policy", str(policy), "alerts", "noise", "--period", "2026-11")
-    assert code == 2 and "alerts.storm_count" in err
+    policy.write_text(f"[alerts]\n{line}\n", encoding="utf-8")
+    code, out, err = cli("--policy", str(policy), "alerts", "noise", "--period", "2026-11")
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: {policy}: {message}"
+
+
+def test_noise_thresholds_from_the_policy_file(ledger: tuple[Any, Path]) -> None:
+    cli, policy = ledger
+    code, out, _ = cli("--policy", str(policy), "alerts", "noise", "--period", "2026-11",
+                       "--format", "json")
+    assert code == 0
+    assert ("delete", "Chatty") in {(r["action"], r["rule"]) for r in
+                                    json.loads(out)["recommendations"]}
+    policy.write_text(POLICY + "delete_min_count = 11\n", encoding="utf-8")
+    code, out, _ = cli("--policy", str(policy), "alerts", "noise", "--period", "2026-11",
+                       "--format", "json")
+    data = json.loads(out)
+    assert data["settings"]["delete_min_count"] == 11
+    assert ("delete", "Chatty") not in {(r["action"], r["rule"]) for r in data["recommendations"]}
 
 
 # --- the API --------------------------------------------------------------------------------

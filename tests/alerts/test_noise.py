@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from opsledger.alerts.noise import (
-    NoiseReport,
-    RuleStats,
-    Thresholds,
-    _storms,
-    _window_ends,
-    analyse,
-    recommend,
-)
+from opsledger.alerts.figures import _storms, _window_ends
+from opsledger.alerts.noise import NoiseReport, RuleStats, Thresholds, analyse, recommend
 from opsledger.core.periods import Period
 from opsledger.kpis.model import US_PER_MIN, Ctx, Scope
 from opsledger.kpis.policy import AlertsPolicy, Policy
@@ -140,6 +133,32 @@ def test_thresholds_change_recommendations(engine: Engine) -> None:
     assert ("delete", "Chatty") not in actions  # 10 < 11
     assert ("demote_to_ticket", "Paged") in actions  # 50 % < 51 %
     assert ("add_runbook", "Chatty") not in actions  # never actionable: nothing to run
+
+
+def test_thresholds_come_from_the_policy(engine: Engine) -> None:
+    load_with_topology(engine, RECORDS)
+    strict = AlertsPolicy(flap_minutes=10, quick_resolve_minutes=5, storm_count=4,
+                          storm_minutes=10, raise_for_min_count=4, delete_min_count=11,
+                          demote_max_actionable_percent=51.0)
+    from_policy = run(engine, policy=Policy(alerts=strict))
+    given = run(engine, thresholds=Thresholds(raise_for_min_count=4, delete_min_count=11,
+                                              demote_max_actionable_percent=51.0))
+    assert from_policy.as_json() == given.as_json()
+    actions = {(r.action, r.rule) for r in from_policy.recommendations}
+    assert ("delete", "Chatty") not in actions and ("demote_to_ticket", "Paged") in actions
+    settings = from_policy.as_json()["settings"]
+    assert (settings["delete_min_count"], settings["raise_for_min_count"]) == (11, 4)
+    # a share threshold just above the rule's share turns a recommendation off
+    flappy = rules(run(engine)).get("Flappy")
+    assert flappy is not None and flappy.quick_unacked_percent == pytest.approx(50.0)
+    above = AlertsPolicy(**{**strict.model_dump(), "raise_for_min_count": 3,
+                            "raise_for_min_percent": 50.01})
+    actions = {(r.action, r.rule) for r in run(engine, policy=Policy(alerts=above))
+               .recommendations}
+    assert ("raise_for", "Flappy") not in actions
+    at = AlertsPolicy(**{**above.model_dump(), "raise_for_min_percent": 50.0})
+    actions = {(r.action, r.rule) for r in run(engine, policy=Policy(alerts=at)).recommendations}
+    assert ("raise_for", "Flappy") in actions
 
 
 def test_policy_windows(engine: Engine) -> None:

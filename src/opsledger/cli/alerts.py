@@ -151,7 +151,7 @@ def _headline(report: NoiseReport) -> str:
 
 
 def _settings_line(report: NoiseReport) -> str:
-    s = report.policy
+    s = report.windows
     return (
         f"flapping: re-fired within {s['flap_minutes']} min of resolving; quick: auto-resolved "
         f"in under {s['quick_resolve_minutes']} min unacknowledged; storm: "

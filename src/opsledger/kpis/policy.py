@@ -69,12 +69,21 @@ class Backups(_Strict):
 
 
 class AlertsPolicy(_Strict):
-    """Alert-noise analysis settings."""
+    """Alert-noise analysis settings: the windows of the figures, and when a recommendation
+    is made (docs/commands/alerts.md)."""
 
-    flap_minutes: int = Field(10, gt=0)  # re-fired within N minutes of resolving = flapping
-    quick_resolve_minutes: int = Field(5, gt=0)  # auto-resolved faster than this, unacked
+    flap_minutes: int = Field(10, gt=0, le=1440)  # re-fired within N minutes of resolving
+    quick_resolve_minutes: int = Field(5, gt=0, le=1440)  # auto-resolved faster, unacked
     storm_count: int = Field(50, gt=1)  # this many occurrences of one rule ...
-    storm_minutes: int = Field(10, gt=0)  # ... within this many minutes = a storm
+    storm_minutes: int = Field(10, gt=0, le=1440)  # ... within this many minutes = a storm
+    # raise for: at least this many quick unacknowledged occurrences, and this % of the rule's
+    raise_for_min_count: int = Field(3, ge=1)
+    raise_for_min_percent: float = Field(30.0, gt=0, le=100)
+    # demote to a ticket: at least this many critical occurrences, actionable less than this %
+    demote_min_count: int = Field(5, ge=1)
+    demote_max_actionable_percent: float = Field(50.0, gt=0, le=100)
+    # delete: never actionable over at least this many occurrences
+    delete_min_count: int = Field(10, ge=1)
 
 
 class AutoOpenRule(_Strict):
