@@ -156,8 +156,12 @@ def _parse_field(field: _Field, text: str) -> frozenset[int]:
     return frozenset(values)
 
 
+@lru_cache(maxsize=4096)
 def parse(expr: str) -> CronSpec:
-    """Parse a 5-field Vixie cron expression (UTC); raise `CronError` if it is not one."""
+    """Parse a 5-field Vixie cron expression (UTC); raise `CronError` if it is not one.
+
+    Results are cached (a `CronSpec` is immutable): the backup KPI parses every job's
+    schedule on each evaluation, and organisations reuse a few schedules."""
     parts = expr.split()
     if len(parts) != len(_FIELDS):
         if expr.strip().startswith("@"):

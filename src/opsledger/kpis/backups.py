@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, select
 
 from opsledger.core.cron import parse, ticks
 from opsledger.core.types import from_epoch_us
 from opsledger.kpis.model import US_PER_HOUR, US_PER_MIN, Ctx, Evidence, Outcome, pct, where
 from opsledger.records.tables import RECORD_TABLES as T
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """One job's runs of the window, sorted by start: starts (epoch us), success flags, and in
+    explain mode the run ids."""
+
+    starts: np.ndarray[Any, Any]
+    success: np.ndarray[Any, Any]
+    ids: list[str] | None = None
+
+
+_NO_RUNS = Runs(_EMPTY, np.zeros(0, dtype=bool), [])
 
 
 def _first_tick_us(since: int | None, first_run: int | None, window: int) -> int | None:
@@ -35,9 +48,58 @@ def _met(runs: np.ndarray[Any, Any], tick_us: np.ndarray[Any, Any], window: int)
     return out
 
 
-def ok_ids(rows: Sequence[Any], a: int, b: int) -> list[str]:
-    """Ids of the successful runs in rows[a:b] (explain mode fetches the id as column 4)."""
-    return [r[3] for r in rows[a:b] if r[2]]
+def _window_filter(ctx: Ctx, q: Select[Any], scheduled_ids: Select[Any], window: int
+                   ) -> Select[Any]:
+    """Runs of scheduled jobs that can meet a tick of the period: started in
+    [start, end + window), in scope."""
+    rr = T["backup_run"].c
+    return where(q.where(
+        rr.job.in_(scheduled_ids),
+        rr.started_at >= ctx.period.start,
+        rr.started_at < ctx.period.end + timedelta(microseconds=window)),
+        ctx.through(rr.job, "backup_job"))
+
+
+def runs_by_job(ctx: Ctx, scheduled_ids: Select[Any], window: int) -> dict[str, Runs]:
+    """Each scheduled job's runs of the window. Without --explain the database aggregates them
+    into one string per job, start * 2 + success, so that no Python object is made per run;
+    with --explain the runs come as rows, ids included."""
+    rr = T["backup_run"].c
+    ok: ColumnElement[int] = case((rr.status == "success", 1), else_=0)
+    out: dict[str, Runs] = {}
+    if not ctx.explain:
+        packed = cast(ctx.ts(rr.started_at) * 2 + ok, String)
+        q = select(rr.job, func.aggregate_strings(packed, ",")).group_by(rr.job)
+        for job_id, text in ctx.conn.execute(_window_filter(ctx, q, scheduled_ids, window)).all():
+            values = np.sort(np.array(text.split(","), dtype=np.int64))
+            out[job_id] = Runs(values >> 1, (values & 1).astype(bool))
+        return out
+    q = select(rr.job, ctx.ts(rr.started_at), ok, rr.id).order_by(rr.job, rr.started_at, rr.id)
+    rows = ctx.conn.execute(_window_filter(ctx, q, scheduled_ids, window)).all()
+    pos = 0
+    while pos < len(rows):
+        job_id, end = rows[pos][0], pos
+        while end < len(rows) and rows[end][0] == job_id:
+            end += 1
+        part = rows[pos:end]
+        out[job_id] = Runs(np.array([r[1] for r in part], dtype=np.int64),
+                           np.array([bool(r[2]) for r in part], dtype=bool),
+                           [r[3] for r in part])
+        pos = end
+    return out
+
+
+def _unscheduled(ctx: Ctx, scheduled_ids: Select[Any]) -> list[tuple[str, str]]:
+    """(id, status) of the period's runs of jobs without a schedule, and of unknown jobs when
+    the scope is not narrowed. The jobs are found first (distinct `job` of the runs, from the
+    index on it), so that only their runs are read, not every run of the period."""
+    runs = T["backup_run"]
+    rr, other = runs.c, runs.alias("r2").c
+    jobs = select(other.job).distinct().where(other.job.not_in(scheduled_ids))
+    q = select(rr.id, rr.status).where(
+        rr.job.in_(jobs), rr.started_at >= ctx.period.start, rr.started_at < ctx.period.end)
+    rows = ctx.conn.execute(where(q, ctx.through(rr.job, "backup_job"))).all()
+    return [(r[0], r[1]) for r in rows]
 
 
 def backup_success(ctx: Ctx) -> Outcome:
@@ -52,27 +114,9 @@ def backup_success(ctx: Ctx) -> Outcome:
     # a job's first recorded run matters only when it has no `since`
     without_since = scheduled_ids.where(jobs_t.c.since.is_(None))
     first_runs: dict[str, int] = dict(ctx.conn.execute(
-        select(runs_t.c.job, func.min(ctx.ts(runs_t.c.started_at)))
+        select(runs_t.c.job, ctx.ts(func.min(runs_t.c.started_at)))
         .where(runs_t.c.job.in_(without_since)).group_by(runs_t.c.job)).all())
-    cols = [runs_t.c.job, ctx.ts(runs_t.c.started_at), runs_t.c.status == "success"]
-    if ctx.explain:
-        cols.append(runs_t.c.id)
-    rows = ctx.conn.execute(where(
-        select(*cols).where(
-            runs_t.c.job.in_(scheduled_ids),
-            runs_t.c.started_at >= ctx.period.start,
-            runs_t.c.started_at < ctx.period.end + timedelta(microseconds=window)),
-        ctx.through(runs_t.c.job, "backup_job")).order_by(runs_t.c.job, runs_t.c.started_at)
-    ).all()
-    # columns as arrays, and each job's slice of them (rows come sorted by job, start)
-    starts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    success = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
-    slices: dict[str, tuple[int, int]] = {}
-    pos = 0
-    for job_id, group in groupby(rows, key=itemgetter(0)):
-        size = sum(1 for _ in group)
-        slices[job_id] = (pos, pos + size)
-        pos += size
+    by_job = runs_by_job(ctx, scheduled_ids, window)
     expected = met = silent = 0
     ev: list[Evidence] = []
     for job_id, schedule, since in jobs:
@@ -80,15 +124,15 @@ def backup_success(ctx: Ctx) -> Outcome:
         tick_us = ticks(parse(schedule), start if lo is None else max(start, lo), end)
         if tick_us.size == 0:
             continue
-        first, last = slices.get(job_id, (0, 0))
-        ok_arr = starts[first:last][success[first:last]]
+        runs = by_job.get(job_id, _NO_RUNS)
+        ok_arr = runs.starts[runs.success]
         hit = _met(ok_arr, tick_us, window)
-        any_hit = _met(starts[first:last], tick_us, window)
+        any_hit = _met(runs.starts, tick_us, window)
         expected += int(tick_us.size)
         met += int(hit.sum())
         silent += int((~any_hit).sum())
         if ctx.explain:
-            ids = ok_ids(rows, first, last)
+            ids = [i for i, s in zip(runs.ids or [], runs.success.tolist(), strict=True) if s]
             idx = np.searchsorted(ok_arr, tick_us, "left")
             for t, h, a, i in zip(tick_us.tolist(), hit.tolist(), any_hit.tolist(),
                                   idx.tolist(), strict=True):
@@ -98,11 +142,7 @@ def backup_success(ctx: Ctx) -> Outcome:
                 ev.append(Evidence("backup_job", job_id, "numerator" if h else "denominator",
                                    None, note))
     # runs of jobs without a schedule (or of unknown jobs, when not narrowed) count as recorded
-    rr = runs_t.c
-    q = select(rr.id, rr.status).where(
-        rr.started_at >= ctx.period.start, rr.started_at < ctx.period.end,
-        rr.job.not_in(scheduled_ids))
-    for rid, status in ctx.conn.execute(where(q, ctx.through(rr.job, "backup_job"))):
+    for rid, status in _unscheduled(ctx, scheduled_ids):
         expected += 1
         met += status == "success"
         if ctx.explain:

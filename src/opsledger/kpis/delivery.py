@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 
 from opsledger.kpis.model import (
     US_PER_DAY,
@@ -57,24 +57,46 @@ def provisioning_time(ctx: Ctx) -> Outcome:
     return Outcome(median(minutes), len(rows), evidence=ev)
 
 
-def _changes_deployed(ctx: Ctx) -> list[Any]:
+FAILED_OUTCOMES = ("failed", "rolled_back")
+
+
+def _caused() -> ColumnElement[bool]:
+    """A change named by an incident's caused_by_change (any incident of the ledger)."""
     ch, inc = T["change"], T["incident"]
-    caused = ch.c.id.in_(select(inc.c.caused_by_change).where(inc.c.caused_by_change.is_not(None)))
-    q = select(ch.c.id, ch.c.outcome, caused).where(
+    return ch.c.id.in_(select(inc.c.caused_by_change).where(inc.c.caused_by_change.is_not(None)))
+
+
+def _changes_deployed(ctx: Ctx) -> list[Any]:
+    ch = T["change"]
+    q = select(ch.c.id, ch.c.outcome, _caused()).where(
         ch.c.deployed_at >= ctx.period.start, ch.c.deployed_at < ctx.period.end
     )
     return list(ctx.conn.execute(where(q, ctx.by_service(ch.c.service))).all())
 
 
+def _failure_totals(ctx: Ctx) -> Outcome:
+    """change_failure_rate counted in SQL: a NULL outcome is no failure (its CASE does not
+    match), as `outcome in FAILED_OUTCOMES` is False in Python."""
+    ch = T["change"]
+    bad = or_(ch.c.outcome.in_(FAILED_OUTCOMES), _caused())
+    q: Any = select(func.count(), func.sum(case((bad, 1), else_=0))).where(
+        ch.c.deployed_at >= ctx.period.start, ch.c.deployed_at < ctx.period.end)
+    row = ctx.conn.execute(where(q, ctx.by_service(ch.c.service))).one()
+    total, failed = int(row[0] or 0), int(row[1] or 0)
+    return Outcome(pct(failed, total), total, {"failed": failed})
+
+
 def change_failure_rate(ctx: Ctx) -> Outcome:
+    if not ctx.explain:
+        return _failure_totals(ctx)
     rows = _changes_deployed(ctx)
     failed = 0
     ev: list[Evidence] = []
     for cid, outcome, caused in rows:
-        bad = outcome in ("failed", "rolled_back") or bool(caused)
+        bad = outcome in FAILED_OUTCOMES or bool(caused)
         failed += bad
         if ctx.explain:
-            why = [f"outcome {outcome}"] if outcome in ("failed", "rolled_back") else []
+            why = [f"outcome {outcome}"] if outcome in FAILED_OUTCOMES else []
             why += ["named by an incident's caused_by_change"] if caused else []
             ev.append(Evidence("change", cid, "numerator" if bad else "denominator", None,
                                "; ".join(why) or "deployed, no failure"))
@@ -116,7 +138,9 @@ def delivery_predictability(ctx: Ctx) -> Outcome:
     q = select(wi.c.id, wi.c.due, wi.c.completed_at).where(
         wi.c.due >= ctx.period.start.date(), wi.c.due < ctx.period.end.date()
     )
-    return on_time(ctx, "work_item", list(ctx.conn.execute(where(q, ctx.by_team_field(wi.c.team)))))
+    # .all() fetches in one call; iterating a result fetches row by row (slow on psycopg)
+    rows = ctx.conn.execute(where(q, ctx.by_team_field(wi.c.team))).all()
+    return on_time(ctx, "work_item", list(rows))
 
 
 def action_item_follow_through(ctx: Ctx) -> Outcome:
@@ -124,5 +148,5 @@ def action_item_follow_through(ctx: Ctx) -> Outcome:
     q = select(ai.c.id, ai.c.due, ai.c.completed_at).where(
         ai.c.due >= ctx.period.start.date(), ai.c.due < ctx.period.end.date()
     )
-    rows = ctx.conn.execute(where(q, ctx.through(ai.c.incident, "incident")))
+    rows = ctx.conn.execute(where(q, ctx.through(ai.c.incident, "incident"))).all()
     return on_time(ctx, "action_item", list(rows))

@@ -70,7 +70,7 @@ def recurrence(ctx: Ctx) -> Outcome:
         inc.c.started_at < ctx.period.end,
     )
     starts: dict[str, list[int]] = defaultdict(list)
-    for key, t in ctx.conn.execute(earlier):
+    for key, t in ctx.conn.execute(earlier).all():
         starts[key].append(t)
     sorted_starts = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in starts.items()}
     repeats = 0
