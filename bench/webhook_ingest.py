@@ -59,6 +59,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from webhook_wrk import wrk_run
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
@@ -385,19 +387,25 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 )
                 time.sleep(1.0)
             server_cpu = _cpu_seconds(proc.pid)
-            asyncio.run(
-                _load(
-                    port,
-                    run,
-                    token,
-                    payloads,
-                    args.concurrency,
-                    args.duration,
-                    args.max_requests,
+            if args.client == "wrk":
+                result = wrk_run(
+                    port, run_name, per, token, args.concurrency, args.duration, args.wrk_threads
                 )
-            )
-            result = run.summary()
+            else:
+                asyncio.run(
+                    _load(
+                        port,
+                        run,
+                        token,
+                        payloads,
+                        args.concurrency,
+                        args.duration,
+                        args.max_requests,
+                    )
+                )
+                result = run.summary()
             result["server_cpu_s"] = round(_cpu_seconds(proc.pid) - server_cpu, 2)
+            result["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
             runs.append(result)
             if spy is not None:
                 spy.wait()
@@ -474,6 +482,7 @@ def _machine() -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     print()
     print(
+        f"{results['client']} client, "
         f"concurrency {results['concurrency']}, {results['workers']} server worker(s), "
         f"{results['duration']} s a run; "
         f"load average at start {results['machine']['loadavg_start']}, "
@@ -495,6 +504,11 @@ def report(results: dict[str, Any]) -> None:
         print(
             f"{backend:10} alerts acknowledged {res['alerts_acknowledged']}, "
             f"stored {res['alerts_stored']}"
+            + (
+                " (wrk stops with up to --concurrency payloads in flight: stored, not counted)"
+                if results["client"] == "wrk"
+                else ""
+            )
         )
         for r in res["runs"]:
             if "profile" in r:
@@ -509,6 +523,13 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds a run (default 10)")
     ap.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
     ap.add_argument("--workers", type=int, default=1, help="`serve --workers` (default 1)")
+    ap.add_argument(
+        "--client",
+        choices=("python", "wrk"),
+        default="python",
+        help="load generator: the Python client (default) or wrk (bench/webhook_wrk.py)",
+    )
+    ap.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (default 1)")
     ap.add_argument("--max-requests", type=int, default=200_000, help="a run's request cap")
     ap.add_argument(
         "--profile",
@@ -526,6 +547,7 @@ def main() -> None:
         "machine": _machine(),
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "client": args.client,
         "duration": args.duration,
         "backends": {},
     }

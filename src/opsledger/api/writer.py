@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 
 from opsledger.access import TokenCache, active_token_hashes
+from opsledger.api.batch import Payload, apply_batch, batchable
 from opsledger.api.problems import Problem
 from opsledger.connectors.base import Connector, NativeRecord, PayloadError
 from opsledger.core.db import make_engine
@@ -229,6 +230,7 @@ class Writer:
 
     def _transaction(self, conn: Connection, jobs: list[Job]) -> None:
         active = active_token_hashes(conn, (j.token_hash for j in jobs if j.token_hash))
+        fast: list[Job] = []  # consecutive payloads for the fast path, applied together
         for job in jobs:
             if job.connector is None:
                 log_rejected(conn, job.name, job.status, job.reason, job.body, job.remote)
@@ -236,8 +238,33 @@ class Writer:
             elif job.token_hash is not None and job.token_hash not in active:
                 self.tokens.forget(job.token_hash)
                 self._refuse(conn, job, 401, "invalid or revoked token")
+            elif batchable(job.connector, self.policy):
+                fast.append(job)
+                continue
             else:
+                self._store_fast(conn, fast)
+                fast = []
                 self._store(conn, job)
+        self._store_fast(conn, fast)
+
+    def _store_fast(self, conn: Connection, jobs: list[Job]) -> None:
+        """Payloads of patch connectors, together (api/batch.py); if that fails as a whole,
+        each goes the general way."""
+        if not jobs:
+            return
+        payloads = [Payload(j.connector, j.records, j.body) for j in jobs if j.connector]
+        try:
+            with conn.begin_nested():
+                apply_batch(conn, payloads)
+        except Exception:  # noqa: BLE001 - the general path tells which payload it was
+            for job in jobs:
+                self._store(conn, job)
+            return
+        for job, payload in zip(jobs, payloads, strict=True):
+            if payload.error is not None:
+                self._refuse(conn, job, 422, str(payload.error))
+            else:
+                job.outcome = payload.result
 
     def _store(self, conn: Connection, job: Job) -> None:
         assert job.connector is not None

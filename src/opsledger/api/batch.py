@@ -1,0 +1,211 @@
+"""Many webhook payloads of patch connectors applied together: the writer's fast path.
+
+The records come out as if the payloads had been applied one after the other with
+`ingest.inbound.ingest_records`, each in its own transaction: the same merges, the same
+record versions in the raw log, the same counts in each answer. What the batch shares:
+
+* one SELECT per kind (`id IN (...)`, 500 ids a query) of the stored records that the
+  batch's payloads update, with their digests;
+* the merge of each payload's records with what is stored or what the earlier payloads of
+  the batch made, and their validation, in memory, in order; a payload of which one record
+  does not validate is refused alone (payload.error), and changes nothing, in memory either;
+* one `apply_items` (the importer's public function: one import, its raw log) for each run
+  of consecutive payloads of one connector that update different records; a record that
+  two payloads of the batch update starts a new run, so each of its versions is kept;
+* one INSERT of the inbound payloads of the batch, each with the import that applied it
+  (`inbound_payloads.import_id`; raw log lines of these imports carry no inbound_id).
+
+Each payload's counts (inserted, replaced, unchanged) are worked out here from the digests,
+and checked against the totals of `apply_items`.
+
+It serves connectors that patch stored records (`Connector.patch`) and have no `prepare`
+step, when no [[incidents.auto_open]] rule is set; other payloads take the general path,
+one SAVEPOINT each (api/writer.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from opsledger.connectors.base import Connector, NativeRecord
+from opsledger.errors import RecordError
+from opsledger.ingest.importer import ImportResult, KindCounts, apply_items, digest
+from opsledger.ingest.inbound import storable_text
+from opsledger.ingest.reader import Item
+from opsledger.kpis.policy import Policy
+from opsledger.records.spec import KIND_BY_NAME
+from opsledger.records.tables import DIGEST, RECORD_TABLES, inbound_payloads
+from opsledger.records.validation import validate_json_line
+
+CHUNK = 500
+
+
+def batchable(connector: Connector, policy: Policy | None) -> bool:
+    """Whether payloads of `connector` may take the fast path."""
+    auto_open = policy is not None and bool(policy.incidents.auto_open)
+    return connector.patch and connector.prepare is None and not auto_open
+
+
+@dataclass
+class Payload:
+    """One payload of the batch: its input, and what applying it made."""
+
+    connector: Connector
+    records: list[NativeRecord]
+    body: bytes
+    items: list[Item] = field(default_factory=list)
+    counts: dict[str, KindCounts] = field(default_factory=dict)
+    error: RecordError | None = None
+    result: ImportResult | None = None
+
+
+@dataclass
+class _Stored:
+    """A record as it stands after the payloads merged so far, or as stored. Its merge
+    base and digest are worked out when needed (most records occur once in a batch)."""
+
+    kind: str
+    values: dict[str, Any]  # the validated record, or the stored row's values
+    stored_digest: str | None = None  # the stored one, until a payload of the batch merges
+
+    @property
+    def plain(self) -> dict[str, Any]:
+        return _as_plain(self.kind, self.values.items())
+
+    @property
+    def digest(self) -> str:
+        return self.stored_digest if self.stored_digest is not None else digest(self.values)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _as_plain(kind: str, values: Any) -> dict[str, Any]:
+    """A record as ingest.inbound.merge_updates sees a stored one: JSON values, absent
+    fields left out, with its kind."""
+    plain = {"kind": kind}
+    plain.update((k, _plain(v)) for k, v in values if v is not None)
+    return plain
+
+
+def _load(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    """The stored records of `keys`: one query per kind and CHUNK ids."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, rid in keys:
+        by_kind.setdefault(kind, []).append(rid)
+    found: dict[tuple[str, str], _Stored] = {}
+    for kind, ids in by_kind.items():
+        table = RECORD_TABLES[kind]
+        names = [f.name for f in KIND_BY_NAME[kind].fields]
+        cols = [table.c[n] for n in names]
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for row in conn.execute(select(*cols, table.c[DIGEST]).where(table.c.id.in_(chunk))):
+                values = dict(zip(names, row[:-1], strict=True))
+                found[(kind, values["id"])] = _Stored(kind, values, row[-1])
+    return found
+
+
+def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
+    """Merge, validate and count one payload's records (payload.items, payload.counts); on
+    a RecordError payload.error says why and `state` is left as it was."""
+    connector = payload.connector
+    merged: dict[tuple[str, str], NativeRecord] = {}
+    for rec in payload.records:  # as ingest.inbound.merge_updates
+        key = (rec["kind"], rec["id"])
+        base = merged.get(key)
+        if base is None:
+            known = state.get(key)
+            base = known.plain if known is not None else {}
+        update = {k: v for k, v in rec.items() if v is not None}
+        merged[key] = (
+            connector.merge(base, update) if connector.merge is not None else {**base, **update}
+        )
+    items: list[Item] = []
+    for n, rec in enumerate(merged.values(), 1):  # as ingest.inbound.ingest_records
+        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+        try:
+            kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
+        except RecordError as exc:
+            payload.error = exc
+            return
+        items.append(Item(kind, record, "json", line))
+    for item in items:
+        key = (item.kind, item.record["id"])
+        counts = payload.counts.setdefault(item.kind, KindCounts())
+        known = state.get(key)
+        if known is None:
+            counts.inserted += 1
+        elif known.digest == digest(item.record):
+            counts.unchanged += 1
+        else:
+            counts.replaced += 1
+        state[key] = _Stored(item.kind, item.record)
+    payload.items = items
+
+
+def _runs(payloads: list[Payload]) -> list[list[Payload]]:
+    """Consecutive payloads of one connector that update different records, together."""
+    runs: list[list[Payload]] = []
+    seen: set[tuple[str, str]] = set()
+    for payload in payloads:
+        keys = {(it.kind, it.record["id"]) for it in payload.items}
+        if not runs or keys & seen or payload.connector is not runs[-1][0].connector:
+            runs.append([])
+            seen = set()
+        runs[-1].append(payload)
+        seen |= keys
+    return runs
+
+
+def _totals(counts: list[dict[str, KindCounts]]) -> dict[str, tuple[int, int, int]]:
+    out: dict[str, list[int]] = {}
+    for per_kind in counts:
+        for kind, c in per_kind.items():
+            t = out.setdefault(kind, [0, 0, 0])
+            t[0] += c.inserted
+            t[1] += c.replaced
+            t[2] += c.unchanged
+    return {k: (v[0], v[1], v[2]) for k, v in out.items() if any(v)}
+
+
+def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
+    """Apply `payloads` in order inside the caller's transaction. A payload whose records
+    do not validate gets `error` and leaves no trace; each other gets its `result`. Raises
+    RuntimeError if apply_items counted otherwise than this module (the caller then rolls
+    back and applies the payloads one by one)."""
+    state = _load(conn, {(r["kind"], r["id"]) for p in payloads for r in p.records})
+    for payload in payloads:
+        _merge(payload, state)
+    accepted = [p for p in payloads if p.error is None]
+    now = datetime.now(UTC)
+    inbound: list[dict[str, Any]] = []
+    for run in _runs(accepted):
+        source = f"{run[0].connector.name} webhook"
+        done = apply_items(conn, [it for p in run for it in p.items], source)
+        if _totals([done.counts]) != _totals([p.counts for p in run]):
+            raise RuntimeError(f"counts differ: {done.counts} vs {[p.counts for p in run]}")
+        t = done.totals()
+        import_id = done.import_id if t.inserted + t.replaced else None
+        for p in run:
+            p.result = ImportResult(source, import_id or 0, p.counts)
+            inbound.append(
+                {
+                    "connector": p.connector.name,
+                    "received_at": now,
+                    "import_id": import_id,
+                    "body": storable_text(p.body.decode("utf-8", "replace")),
+                }
+            )
+    if inbound:
+        conn.execute(insert(inbound_payloads), inbound)
