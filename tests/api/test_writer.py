@@ -1,0 +1,306 @@
+"""The webhook writer (api/writer.py, api/batch.py): many payloads in one transaction.
+
+The writer's thread is held (a threading.Event) after it took the first payload until every
+payload of a test is queued, so the batches these tests make are known, not left to timing:
+one transaction holds them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from opsledger.access import TokenCache, create_token, revoke_token, token_hash
+from opsledger.api import writer as writer_module
+from opsledger.api.writer import Logged, Writer
+from opsledger.connectors.base import get_connector
+from opsledger.core.db import open_database
+from opsledger.ingest.importer import ImportResult
+from opsledger.ingest.inbound import ingest_records
+from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
+from opsledger.records.validation import canonical
+
+ALERTMANAGER = get_connector("alertmanager")
+assert ALERTMANAGER is not None
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = open_database(db_url)
+    yield engine
+    engine.dispose()
+
+
+def notification(*alerts: dict[str, Any]) -> bytes:
+    return json.dumps({"version": "4", "status": "firing", "alerts": list(alerts)}).encode()
+
+
+def alert(fp: str, status: str = "firing", **extra: Any) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": f"Disk{fp}", "service": "db", "severity": "critical"},
+        "annotations": {"summary": f"disk {fp}"},
+        "startsAt": "2026-10-04T13:22:05Z",
+        "endsAt": "2026-10-04T14:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "fingerprint": fp,
+        **extra,
+    }
+
+
+def stored_alerts(engine: Engine) -> dict[str, dict[str, Any]]:
+    table = RECORD_TABLES["alert"]
+    cols = [c for c in table.c if not c.name.startswith("_")]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols)).all()
+    return {r.id: json.loads(canonical(dict(r._mapping))) for r in rows}
+
+
+def count(engine: Engine, table: Any, floor: int = 0) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(table.c.id > floor)).scalar_one())
+
+
+def max_id(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+
+
+def held_writer(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Writer, threading.Event, list[int]]:
+    """A writer that, having taken its first payload, waits for `release` before it looks
+    for more; `sizes` gets the number of payloads of each transaction."""
+    writer = Writer(engine, None, TokenCache())
+    release = threading.Event()
+    sizes: list[int] = []
+    drain, transaction = Writer._drain, Writer._transaction
+
+    def held_drain(self: Writer, first: Any) -> Any:
+        assert release.wait(30), "the test never released the writer"
+        return drain(self, first)
+
+    def counted(self: Writer, conn: Any, jobs: list[writer_module.Job]) -> None:
+        sizes.append(len(jobs))
+        transaction(self, conn, jobs)
+
+    monkeypatch.setattr(Writer, "_drain", held_drain)
+    monkeypatch.setattr(Writer, "_transaction", counted)
+    return writer, release, sizes
+
+
+async def send_all(
+    writer: Writer, bodies: list[bytes], release: threading.Event, token: str | None = None
+) -> list[ImportResult | BaseException]:
+    """Queue every body (the writer held on the first), release it, gather the answers."""
+    assert ALERTMANAGER is not None
+    digest = token_hash(token) if token else None
+    tasks = [
+        asyncio.ensure_future(
+            writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(b, {}), b, digest, "127.0.0.1")
+        )
+        for b in bodies
+    ]
+    await asyncio.sleep(0)  # every task submits its payload
+    release.set()
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+def test_concurrent_payloads_are_stored_once_in_two_transactions(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    run = uuid.uuid4().hex[:8]
+    bodies = [
+        notification(*(alert(f"{run}{i:03d}{j}") for j in range(3))) for i in range(40)
+    ]
+    inbound_floor = max_id(engine, inbound_payloads)
+    try:
+        results = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    assert sizes == [40]  # group commit: one transaction for all that waited
+    assert all(isinstance(r, ImportResult) for r in results), results
+    assert [r.totals().inserted for r in results if isinstance(r, ImportResult)] == [3] * 40
+    stored = stored_alerts(engine)
+    mine = {k: v for k, v in stored.items() if run in k}
+    assert len(mine) == 120  # every acknowledged alert, once
+    assert count(engine, inbound_payloads, inbound_floor) == 40  # every body kept
+
+
+def test_a_bad_payload_is_refused_alone_and_logged(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    run = uuid.uuid4().hex[:8]
+    # resolved before it fired: parses, but the merged record breaks the time order
+    bad = notification(
+        alert(f"{run}bad", "resolved", endsAt="2026-10-04T13:00:00Z"), alert(f"{run}ok0")
+    )
+    bodies = [notification(alert(f"{run}first")), notification(alert(f"{run}ok1")), bad,
+              notification(alert(f"{run}ok2"))]
+    rejected_floor = max_id(engine, rejected_payloads)
+    inbound_floor = max_id(engine, inbound_payloads)
+    try:
+        results = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    assert sizes == [4]
+    refused = results[2]
+    assert isinstance(refused, Logged) and refused.status == 422, refused
+    assert "resolved_at" in refused.detail
+    assert all(isinstance(r, ImportResult) for i, r in enumerate(results) if i != 2), results
+    stored = {k for k in stored_alerts(engine) if run in k}
+    assert {k.split("-")[1] for k in stored} == {f"{run}first", f"{run}ok1", f"{run}ok2"}
+    assert count(engine, inbound_payloads, inbound_floor) == 3
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(rejected_payloads).where(rejected_payloads.c.id > rejected_floor)
+        ).all()
+    assert [(r.connector, r.status, r.body) for r in logged] == [
+        ("alertmanager", 422, bad.decode())
+    ]
+    assert logged[0].remote == "127.0.0.1"
+
+
+def test_a_token_revoked_after_the_request_side_check_stores_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        token = create_token(conn, name, "ingest")
+        revoke_token(conn, name)  # revoked after the cache of the request side said yes
+    writer, release, _ = held_writer(engine, monkeypatch)
+    run = uuid.uuid4().hex[:8]
+    try:
+        results = asyncio.run(
+            send_all(writer, [notification(alert(f"{run}{i}")) for i in range(2)], release, token)
+        )
+    finally:
+        writer.close()
+    assert all(isinstance(r, Logged) and r.status == 401 for r in results), results
+    assert not [k for k in stored_alerts(engine) if run in k]
+
+
+def sequence(run: str) -> list[bytes]:
+    """Notifications of a few episodes over their life: firing, repeated, resolved, a late
+    firing retry (which must not clear the resolution), and a batch with one alert twice."""
+    a, b, c = f"{run}a", f"{run}b", f"{run}c"
+    return [
+        notification(alert(a), alert(b)),
+        notification(alert(a)),  # unchanged
+        notification(alert(a, "resolved"), alert(c)),
+        notification(alert(a)),  # late retry of the firing one
+        notification(alert(b, annotations={"summary": "disk b, again"})),
+        notification(alert(c), alert(c, "resolved")),  # one alert twice in one payload
+        notification(alert(b, "resolved")),
+    ]
+
+
+def counts(result: ImportResult | BaseException) -> tuple[int, int, int]:
+    assert isinstance(result, ImportResult), result
+    t = result.totals()
+    return (t.inserted, t.replaced, t.unchanged)
+
+
+def test_batched_payloads_end_as_payloads_applied_one_by_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ALERTMANAGER is not None
+    one_by_one_run, batched_run = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    one_by_one = []
+    for body in sequence(one_by_one_run):
+        with engine.begin() as conn:
+            one_by_one.append(
+                ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
+            )
+    def general(*args: Any) -> None:
+        raise AssertionError("the batch took the general path")
+
+    monkeypatch.setattr(writer_module, "ingest_records", general)
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    try:
+        batched = asyncio.run(send_all(writer, sequence(batched_run), release))
+    finally:
+        writer.close()
+    assert sizes == [7]
+    assert [counts(r) for r in batched] == [counts(r) for r in one_by_one]
+    stored = stored_alerts(engine)
+
+    def records(run: str) -> dict[str, dict[str, Any]]:
+        return {
+            k.replace(run, "RUN"): {f: (str(v).replace(run, "RUN")) for f, v in rec.items()}
+            for k, rec in stored.items()
+            if run in k
+        }
+
+    assert records(batched_run) == records(one_by_one_run)
+    assert len(records(batched_run)) == 3
+    assert all("resolved_at" in r for r in records(batched_run).values())
+
+
+def test_when_the_batch_path_fails_each_payload_goes_the_general_way(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(conn: Any, payloads: Any) -> None:
+        raise RuntimeError("batch path broken")
+
+    monkeypatch.setattr(writer_module, "apply_batch", broken)
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    run = uuid.uuid4().hex[:8]
+    try:
+        results = asyncio.run(
+            send_all(writer, [notification(alert(f"{run}{i}")) for i in range(5)], release)
+        )
+    finally:
+        writer.close()
+    assert sizes == [5]  # one transaction: the general path inside it
+    assert [counts(r) for r in results] == [(1, 0, 0)] * 5
+    assert len([k for k in stored_alerts(engine) if run in k]) == 5
+
+
+def test_over_http_a_record_refused_by_the_writer_is_problem_json_and_logged(
+    db_url: str,
+) -> None:
+    import warnings
+
+    from opsledger.api.app import create_app
+    from opsledger.settings import Settings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    app = create_app(Settings(database_url=db_url))
+    engine: Engine = app.state.engine
+    with engine.begin() as conn:
+        token = create_token(conn, f"w-{uuid.uuid4().hex[:8]}", "ingest")
+    run = uuid.uuid4().hex[:8]
+    bad = notification(alert(f"{run}bad", "resolved", endsAt="2026-10-04T13:00:00Z"))
+    rejected_floor = max_id(engine, rejected_payloads)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        with TestClient(app) as client:
+            r = client.post("/api/v1/hooks/alertmanager", content=bad, headers=auth)
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "resolved_at" in r.json()["detail"]
+            good = notification(alert(f"{run}good"))
+            r = client.post("/api/v1/hooks/alertmanager", content=good, headers=auth)
+            assert r.status_code == 202 and r.json()["inserted"] == 1, r.text
+        with engine.connect() as conn:
+            logged = conn.execute(
+                select(rejected_payloads.c.status, rejected_payloads.c.body).where(
+                    rejected_payloads.c.id > rejected_floor
+                )
+            ).all()
+        assert [tuple(row) for row in logged] == [(422, bad.decode())]
+        assert [k for k in stored_alerts(engine) if run in k] == [f"am-{run}good-1791120125"]
+    finally:
+        engine.dispose()
