@@ -59,7 +59,7 @@ def tokens_revoke(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the token to revoke.")],
 ) -> None:
-    """Revoke a token at once (running servers check every request)."""
+    """Revoke a token at once (a running server refuses it from then on)."""
     with state(ctx).engine().begin() as conn:
         revoke_token(conn, name)
     err_console().print(f"token '{name}' revoked", markup=False)
