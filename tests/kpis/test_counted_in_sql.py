@@ -1,8 +1,9 @@
-"""KPIs that count in SQL when no evidence is asked for (backup_success_rate,
-patch_compliance_critical, vuln_sla_adherence, change_failure_rate) against their evidence
-path (explain=True), which reads the records one by one: both must give the same value,
-count and extras on every scope and period, edge cases included. The new backup edge cases
-are also computed by hand below.
+"""KPIs that count in SQL, or read packed integers, when no evidence is asked for
+(backup_success_rate, patch_compliance_critical, vuln_sla_adherence, change_failure_rate,
+change_lead_time_p50; delivery_predictability and action_item_follow_through compare epoch
+microseconds) against their evidence path (explain=True), which reads the records one by one:
+both must give the same value, count and extras on every scope and period, edge cases
+included. The new backup edge cases are also computed by hand below.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.kpis.test_backups import (
     job,
     run,
 )
-from tests.kpis.test_changes import FAILURES
+from tests.kpis.test_changes import FAILURES, LEAD_TIME, change
+from tests.kpis.test_money_and_work import work
 from tests.kpis.test_security import ASSETS, VULNS
 
 SCOPES: list[dict[str, str]] = [{}, {"team": "ops"}, {"team": "web"}, {"service": "api"},
@@ -134,3 +136,34 @@ def test_change_failure_rate_both_ways(engine: Engine) -> None:
     load(engine, [{"kind": "incident", "id": "x2", "severity": 3, "service": "api",
                    "started_at": "2026-11-06T11:00:00Z"}])
     same_both_ways(engine, "change_failure_rate", PERIODS)
+
+
+def test_change_lead_time_both_ways(engine: Engine) -> None:
+    load_with_topology(engine, LEAD_TIME)
+    seen = same_both_ways(engine, "change_lead_time_p50", PERIODS)
+    assert (2.5, 8) in seen  # 2026-11 unscoped, as in tests/kpis/test_changes.py
+    # a change replaced without approved_at leaves the median
+    load(engine, [change("c8", service="orphan", deployed_at="2026-11-23T00:00:00Z")])
+    same_both_ways(engine, "change_lead_time_p50", PERIODS)
+
+
+def test_on_time_both_ways(engine: Engine) -> None:
+    load_with_topology(engine, [
+        work("w1", "ops", "2026-11-10", "2026-11-10T23:59:59.999999Z"),  # last microsecond
+        work("w2", "ops", "2026-11-10", "2026-11-11T00:00:00Z"),  # next day: late
+        work("w3", "web", "2026-11-30", "2026-11-30T23:30:00-02:00"),  # 12-01T01:30Z: late
+        work("w4", "web", "2026-11-01", "1969-12-31T23:00:00Z"),  # before the epoch: on time
+        work("w6", "ops", "2026-11-20", None),  # never completed
+        work("w7", None, "2026-11-05", "2026-11-04T10:00:00Z"),
+        {"kind": "incident", "id": "i1", "severity": 2, "service": "api",
+         "started_at": "2026-10-30T10:00:00Z"},
+        {"kind": "action_item", "id": "ai1", "incident": "i1", "due": "2026-11-03",
+         "completed_at": "2026-11-03T23:59:59Z"},
+        {"kind": "action_item", "id": "ai2", "incident": "i1", "due": "2026-11-03",
+         "completed_at": "2026-11-04T00:00:00Z"},
+        {"kind": "action_item", "id": "ai3", "incident": "ghost", "due": "2026-11-04"},
+    ])
+    seen = same_both_ways(engine, "delivery_predictability", PERIODS)
+    assert (50.0, 6) in seen  # w1 w4 w7 of six
+    seen = same_both_ways(engine, "action_item_follow_through", PERIODS)
+    assert (pytest.approx(100 / 3), 3) in seen  # ai1 of ai1 ai2 ai3

@@ -3,18 +3,20 @@ frequency and delivery predictability."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, case, func, or_, select
 
+from opsledger.core.types import from_epoch_us
 from opsledger.kpis.model import (
     US_PER_DAY,
     US_PER_MIN,
     Ctx,
     Evidence,
     Outcome,
+    int_rows,
     median,
     pct,
     where,
@@ -22,18 +24,22 @@ from opsledger.kpis.model import (
 from opsledger.records.tables import RECORD_TABLES as T
 
 
-def _days(us: list[int]) -> np.ndarray[Any, Any]:
+def _days(us: list[int] | np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return (np.asarray(us, dtype=np.int64) // US_PER_DAY).astype("datetime64[D]")
 
 
 def change_lead_time(ctx: Ctx) -> Outcome:
     ch = T["change"]
-    q = select(ch.c.id, ctx.ts(ch.c.approved_at), ctx.ts(ch.c.deployed_at)).where(
-        ch.c.approved_at.is_not(None),
-        ch.c.deployed_at >= ctx.period.start,
-        ch.c.deployed_at < ctx.period.end,
-    )
-    rows = ctx.conn.execute(where(q, ctx.by_service(ch.c.service))).all()
+    conds = (ch.c.approved_at.is_not(None), ch.c.deployed_at >= ctx.period.start,
+             ch.c.deployed_at < ctx.period.end, ctx.by_service(ch.c.service))
+    if not ctx.explain:  # the median needs no ids nor order: both times as one string
+        times = int_rows(ctx.conn, [ctx.ts(ch.c.approved_at), ctx.ts(ch.c.deployed_at)], *conds)
+        if times.shape[0] == 0:
+            return Outcome(None, 0)
+        days = np.busday_count(_days(times[:, 0]), _days(times[:, 1]))
+        return Outcome(median(days), int(times.shape[0]))
+    q = select(ch.c.id, ctx.ts(ch.c.approved_at), ctx.ts(ch.c.deployed_at))
+    rows = ctx.conn.execute(where(q, *conds)).all()
     if not rows:
         return Outcome(None, 0)
     ids, approved, deployed = zip(*rows, strict=True)
@@ -118,16 +124,21 @@ def deployment_frequency(ctx: Ctx) -> Outcome:
     return Outcome(value, len(rows), evidence=ev if ctx.explain else None)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def on_time(ctx: Ctx, kind: str, due_rows: list[Any]) -> Outcome:
-    """Share of items completed by the end of their due date (UTC): completed_at < due + 1 day."""
+    """Share of items completed by the end of their due date (UTC): completed_at < due + 1 day.
+    Rows are (id, due date, completed_at as epoch microseconds or None)."""
     done = 0
     ev: list[Evidence] = []
     for rid, due, completed in due_rows:
-        deadline = due + timedelta(days=1)
-        ok = completed is not None and completed.date() < deadline
+        deadline = (due.toordinal() - _EPOCH_ORDINAL + 1) * US_PER_DAY  # due + 1 day, 00:00Z
+        ok = completed is not None and completed < deadline
         done += ok
         if ctx.explain:
-            note = f"due {due}, completed {completed.isoformat() if completed else 'never'}"
+            when = from_epoch_us(completed).isoformat() if completed is not None else "never"
+            note = f"due {due}, completed {when}"
             ev.append(Evidence(kind, rid, "numerator" if ok else "denominator", None, note))
     return Outcome(pct(done, len(due_rows)), len(due_rows), {"on_time": done},
                    ev if ctx.explain else None)
@@ -135,7 +146,7 @@ def on_time(ctx: Ctx, kind: str, due_rows: list[Any]) -> Outcome:
 
 def delivery_predictability(ctx: Ctx) -> Outcome:
     wi = T["work_item"]
-    q = select(wi.c.id, wi.c.due, wi.c.completed_at).where(
+    q = select(wi.c.id, wi.c.due, ctx.ts(wi.c.completed_at)).where(
         wi.c.due >= ctx.period.start.date(), wi.c.due < ctx.period.end.date()
     )
     # .all() fetches in one call; iterating a result fetches row by row (slow on psycopg)
@@ -145,7 +156,7 @@ def delivery_predictability(ctx: Ctx) -> Outcome:
 
 def action_item_follow_through(ctx: Ctx) -> Outcome:
     ai = T["action_item"]
-    q = select(ai.c.id, ai.c.due, ai.c.completed_at).where(
+    q = select(ai.c.id, ai.c.due, ctx.ts(ai.c.completed_at)).where(
         ai.c.due >= ctx.period.start.date(), ai.c.due < ctx.period.end.date()
     )
     rows = ctx.conn.execute(where(q, ctx.through(ai.c.incident, "incident"))).all()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, false, select
+from sqlalchemy import ColumnElement, Connection, Select, String, cast, false, func, select
 
 from opsledger.core.periods import Period
 from opsledger.core.sql import epoch_us
@@ -114,6 +114,20 @@ def where(q: Select[Any], *conds: ColumnElement[bool] | None) -> Select[Any]:
         if c is not None:
             q = q.where(c)
     return q
+
+
+def int_rows(conn: Connection, cols: Sequence[ColumnElement[int]],
+             *conds: ColumnElement[bool] | None) -> np.ndarray[Any, Any]:
+    """The integer columns `cols` (never NULL) of the rows matching `conds`, as an int64 array
+    of shape (rows, len(cols)), in no particular row order. The database returns them as one
+    aggregated string ("a:b,a:b,..."), so that no Python object is made per row."""
+    packed: ColumnElement[str] = cast(cols[0], String)
+    for col in cols[1:]:
+        packed = packed + ":" + cast(col, String)
+    text = conn.execute(where(select(func.aggregate_strings(packed, ",")), *conds)).scalar()
+    if not text:
+        return np.empty((0, len(cols)), dtype=np.int64)
+    return np.array(text.replace(":", ",").split(","), dtype=np.int64).reshape(-1, len(cols))
 
 
 @dataclass(frozen=True)
