@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +51,27 @@ def evaluate(
     scope: Scope,
     policy: Policy,
     explain: bool = False,
+) -> Figure:
+    with without_cyclic_gc():
+        return _evaluate(conn, kpi, period, scope, policy, explain)
+
+
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """KPIs make many short-lived, acyclic objects (rows, tuples); each time enough of them
+    pile up, the cyclic collector would walk every object of the process. Reference counting
+    frees them all the same. Nested uses are fine; the previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _evaluate(
+    conn: Connection, kpi: Kpi, period: Period, scope: Scope, policy: Policy, explain: bool
 ) -> Figure:
     ctx = Ctx(conn, period, scope, policy, explain)
     outcome = kpi.compute(ctx)
@@ -98,15 +122,20 @@ def scorecard(
         p = p.previous()
         previous.append(p)
     rows = []
-    for kpi in kpis:
-        fig = evaluate(conn, kpi, period, scope, policy)
-        item = fig.as_json()
-        if trend:
-            item["trend"] = [
-                {"period": pp.label, "value": f.outcome.value, "status": f.status,
-                 "count": f.outcome.count}
-                for pp in previous
-                for f in [evaluate(conn, kpi, pp, scope, policy)]
-            ]
-        rows.append(item)
+    with without_cyclic_gc():
+        for kpi in kpis:
+            rows.append(_scorecard_item(conn, kpi, period, previous, scope, policy))
     return {"period": period_json(period), "scope": scope.as_json(), "kpis": rows}
+
+
+def _scorecard_item(conn: Connection, kpi: Kpi, period: Period, previous: list[Period],
+                    scope: Scope, policy: Policy) -> dict[str, Any]:
+    item = evaluate(conn, kpi, period, scope, policy).as_json()
+    if previous:
+        item["trend"] = [
+            {"period": pp.label, "value": f.outcome.value, "status": f.status,
+             "count": f.outcome.count}
+            for pp in previous
+            for f in [evaluate(conn, kpi, pp, scope, policy)]
+        ]
+    return item
