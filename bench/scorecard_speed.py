@@ -218,16 +218,20 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _timed(fn: Any, repeat: int) -> tuple[float, list[float]]:
-    """Warm-up once (returns its time), then `repeat` timed runs."""
+def _timed(fn: Any, repeat: int, cpu: list[float] | None = None) -> tuple[float, list[float]]:
+    """Warm-up once (returns its time), then `repeat` timed runs; with `cpu`, the process's
+    CPU time of each timed run is appended to it (on a shared machine the wall time includes
+    waiting for a core; the CPU time of this process does not, nor the PostgreSQL server's)."""
     t0 = time.perf_counter()
     fn()
     warm = time.perf_counter() - t0
     runs = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
     return warm, runs
 
 
@@ -248,7 +252,10 @@ def child_speed(backend: str, repeat: int) -> dict[str, Any]:
         out["rows"] = {kind: conn.execute(select(func.count()).select_from(t)).scalar_one()
                        for kind, t in RECORD_TABLES.items()}
         for name, period in _periods().items():
-            warm, runs = _timed(lambda p=period: scorecard(conn, p, scope, policy), repeat)
+            load_before = os.getloadavg()[0]
+            cpu: list[float] = []
+            warm, runs = _timed(lambda p=period: scorecard(conn, p, scope, policy), repeat, cpu)
+            load_after = os.getloadavg()[0]
             card = scorecard(conn, period, scope, policy)
             per_kpi = {}
             for kpi in KPIS:
@@ -257,7 +264,8 @@ def child_speed(backend: str, repeat: int) -> dict[str, Any]:
                 per_kpi[kpi.id] = min(kruns)
             out["periods"][name] = {
                 "label": period.label, "warmup_s": warm, "runs_s": runs, "best_s": min(runs),
-                "median_s": statistics.median(runs), "per_kpi_best_s": per_kpi,
+                "median_s": statistics.median(runs), "cpu_s": cpu,
+                "loadavg_1min": [load_before, load_after], "per_kpi_best_s": per_kpi,
                 "counts": {r["id"]: r["count"] for r in card["kpis"]},
                 "statuses": {r["id"]: r["status"] for r in card["kpis"]},
             }
@@ -331,6 +339,8 @@ def report(results: dict[str, Any]) -> None:
             mem = res["memory"][name]
             print(f"{name:5} {per['label']:24} best {per['best_s']:7.3f} s  median "
                   f"{per['median_s']:7.3f} s  warm-up {per['warmup_s']:7.3f} s  "
+                  f"client CPU best {min(per['cpu_s']):.3f} s  "
+                  f"load {per['loadavg_1min'][0]:.2f} -> {per['loadavg_1min'][1]:.2f}  "
                   f"(target < {target:g} s: {_mark(per['best_s'] < target)})  "
                   f"peak RSS {mem['maxrss_mb']:6.1f} MB (after connect "
                   f"{mem['maxrss_before_mb']:.1f} MB; target < {MEMORY_TARGET_MB:g} MB: "
