@@ -14,14 +14,14 @@ What it does:
    ``open_source`` + ``import_source`` inside one ``engine.begin()`` — the real import path,
    commit included.
 3. bare sqlite3: the very rows opsledger stored (read back from its file) are inserted with
-   ``executemany`` into plain tables with the same columns (no indexes, no raw event log) in a
+   ``executemany`` into plain tables with the same columns (no indexes, no raw log) in a
    fresh file with the same pragmas (WAL, synchronous=NORMAL), one transaction. The rows are
    built before the clock starts: this is the floor of the storage work.
 4. For reference, more bare figures, to tell the cost of Python from the cost of the schema:
    (a) the baseline plus parsing the JSONL file with ``json.loads`` inside the timing;
    (b) ``executemany`` into opsledger's own schema (its indexes), record rows only;
-   (c) the same plus the raw event log rows; (d) (c) with a 64 MiB page cache instead of
-   SQLite's default 2 MiB.
+   (c) the same plus the raw log rows (compressed chunks); (d) (c) with a 64 MiB page cache
+   instead of SQLite's default 2 MiB.
 
 ``--profile`` runs the opsledger import under cProfile (``bench/out/import.prof``) and prints
 the functions with the most own time and the most cumulative time.
@@ -51,6 +51,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 TARGET_RPS = 50_000
+RAW_LOG = ("raw_chunks", "record_versions")  # opsledger's raw log, not record rows
 
 # --------------------------------------------------------------------------- data
 
@@ -295,7 +296,7 @@ def _insert_all(con: sqlite3.Connection,
 
 def run_bare(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> float:
     """executemany of the stored record rows into plain tables (same columns, no indexes)."""
-    records = {k: v for k, v in data.items() if k != "raw_events"}
+    records = {k: v for k, v in data.items() if k not in RAW_LOG}
     con = _connect(db)
     for name, (cols, _) in records.items():
         con.execute(f'CREATE TABLE "{name}" ({", ".join(cols)})')
@@ -312,7 +313,7 @@ def run_bare_parse(db: Path, jsonl: Path,
     to epoch microseconds, objects back to JSON text): a lean pure-Python import floor."""
     from opsledger.records.spec import KIND_BY_NAME, FieldType
 
-    records = {k: v for k, v in data.items() if k != "raw_events"}
+    records = {k: v for k, v in data.items() if k not in RAW_LOG}
     con = _connect(db)
     for name, (cols, _) in records.items():
         con.execute(f'CREATE TABLE "{name}" ({", ".join(cols)})')
@@ -357,9 +358,9 @@ def run_bare_parse(db: Path, jsonl: Path,
 
 
 def run_bare_schema(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
-                    raw_events: bool = True, cache_kib: int | None = None) -> float:
+                    raw_log: bool = True, cache_kib: int | None = None) -> float:
     """executemany of the stored rows into opsledger's own schema (its indexes): the record
-    rows, and the raw event rows unless `raw_events` is false; `cache_kib` sets the page
+    rows, and the raw log rows (chunks) unless `raw_log` is false; `cache_kib` sets the page
     cache (SQLite's default is 2 MiB)."""
     from opsledger.core.db import open_database
 
@@ -370,7 +371,7 @@ def run_bare_schema(db: Path, data: dict[str, tuple[list[str], list[tuple[Any, .
     con.execute("PRAGMA synchronous=NORMAL")
     if cache_kib is not None:
         con.execute(f"PRAGMA cache_size=-{cache_kib}")
-    rows = data if raw_events else {k: v for k, v in data.items() if k != "raw_events"}
+    rows = data if raw_log else {k: v for k, v in data.items() if k not in RAW_LOG}
     t0 = time.perf_counter()
     _insert_all(con, rows)
     seconds = time.perf_counter() - t0
@@ -443,7 +444,7 @@ def main() -> None:
         "bare": "bare sqlite3 executemany, plain tables (baseline)",
         "bare_parse": "  same, plus json.loads of the file in the timing",
         "schema_records": "  executemany into opsledger schema, records only",
-        "schema_full": "  executemany into opsledger schema, + raw_events",
+        "schema_full": "  executemany into opsledger schema, + raw log chunks",
         "schema_full_cache64": "  same, PRAGMA cache_size 64 MiB",
     }
     times: dict[str, list[float]] = {k: [] for k in labels}
@@ -453,7 +454,7 @@ def main() -> None:
         data = stored_rows(ops_db)
         times["bare"].append(run_bare(bare_db, data))
         times["bare_parse"].append(run_bare_parse(bare_db, jsonl, data))
-        times["schema_records"].append(run_bare_schema(bare_db, data, raw_events=False))
+        times["schema_records"].append(run_bare_schema(bare_db, data, raw_log=False))
         times["schema_full"].append(run_bare_schema(bare_db, data))
         times["schema_full_cache64"].append(run_bare_schema(bare_db, data, cache_kib=65536))
         del data
@@ -494,7 +495,7 @@ def main() -> None:
               f"{100 * rd / best_ops:5.1f} %")
         print(f"  digests (importer.digest)                           {rdd - rd:8.3f} s "
               f"{100 * (rdd - rd) / best_ops:5.1f} %")
-        print(f"  apply: state lookups, rows, raw events, SQL, commit {apply_s:8.3f} s "
+        print(f"  apply: state lookups, rows, raw log, SQL, commit    {apply_s:8.3f} s "
               f"{100 * apply_s / best_ops:5.1f} %")
         floor = min(times["schema_full"])
         print(f"    of which SQLite's own work (bare, same schema)    {floor:8.3f} s "

@@ -20,7 +20,7 @@ from opsledger.kpis.engine import scorecard
 from opsledger.kpis.model import Scope
 from opsledger.kpis.policy import Policy
 from opsledger.records.spec import KINDS
-from opsledger.records.tables import RECORD_TABLES, imports, raw_events
+from opsledger.records.tables import RECORD_TABLES, imports, raw_chunks, record_versions
 from tests.ingest.test_import import snapshot
 
 BASE = datetime(2026, 9, 20, tzinfo=UTC)
@@ -122,7 +122,8 @@ def clear(engine: Engine) -> None:
     with engine.begin() as conn:
         for kind in KINDS:
             conn.execute(delete(RECORD_TABLES[kind.name]))
-        conn.execute(delete(raw_events))
+        conn.execute(delete(raw_chunks))
+        conn.execute(delete(record_versions))
         conn.execute(delete(imports))
 
 

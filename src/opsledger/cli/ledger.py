@@ -200,13 +200,13 @@ def export_cmd(
 
 
 def rebuild_cmd(ctx: typer.Context) -> None:
-    """Re-derive every record table from the append-only raw event log."""
+    """Re-derive every record table from the append-only raw log."""
     engine = state(ctx).engine()
     with engine.begin() as conn:
         counts = rebuild(conn)
     out_console().print(
         table(
-            "Rebuilt from the raw event log",
+            "Rebuilt from the raw log",
             ["kind", "records"],
             [[k, n] for k, n in counts.items() if n],
             [False, True],

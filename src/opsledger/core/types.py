@@ -15,14 +15,14 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def to_epoch_us(value: datetime) -> int:
     """Exact microseconds since the epoch of an aware datetime."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: a timestamp needs a UTC offset")
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (value - EPOCH) // _MICROSECOND
 
 
 def from_epoch_us(value: int) -> datetime:

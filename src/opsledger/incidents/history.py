@@ -1,11 +1,11 @@
-"""An incident's stored versions, from the append-only raw event log, and the state changes
+"""An incident's stored versions, from the append-only raw log, and the state changes
 between them (the incident's own entries of its timeline).
 
 Every write of an incident record (an import, a webhook, a hand step, an auto-open) appends
-the whole record to `raw_events`, tied to its import (`imports`: source and time). So the log
-holds every version the ledger ever stored, in order (`seq`); `incident_versions` reads them
-back exactly as `opsledger rebuild` replays them, and `state_changes` turns the differences
-between consecutive versions into entries:
+the whole record to the raw log (`ingest.rawlog`), tied to its import (`imports`: source
+and time). So the log holds every version the ledger ever stored, in order;
+`incident_versions` reads them back exactly as `opsledger rebuild` replays them, and
+`state_changes` turns the differences between consecutive versions into entries:
 
 - a time field (started, detected, acknowledged, mitigated, resolved) set or changed: an
   entry *at that time* (when it happened); a changed one says which value it replaces;
@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from opsledger.errors import RecordError
+from opsledger.errors import NotFoundError, RecordError
 from opsledger.incidents.service import iso
+from opsledger.ingest.rawlog import versions
+from opsledger.ingest.reader import KIND_KEY
 from opsledger.records.spec import KIND_BY_NAME
-from opsledger.records.tables import imports, raw_events
 from opsledger.records.validation import Record, validate_csv_row, validate_json_line
 
 # time field -> (event when set, event when cleared, text when cleared)
@@ -49,10 +50,10 @@ TIME_FIELDS = {
 
 @dataclass(frozen=True)
 class Version:
-    """One stored version of a record: its place in the raw event log and its import."""
+    """One stored version of a record: its place in the raw log and its import."""
 
     number: int  # 1 for the first stored version
-    seq: int  # raw_events.seq
+    seq: int  # raw_chunks.seq of the chunk that holds it
     recorded_at: datetime  # imports.imported_at: when the ledger stored it
     source: str  # imports.source: `cli: incidents ack ...`, `pagerduty webhook`, ...
     record: Record
@@ -76,26 +77,28 @@ class Change:
 
 
 def incident_versions(conn: Connection, iid: str) -> list[Version]:
-    """Every stored version of an incident, oldest first."""
-    rows = conn.execute(
-        select(raw_events.c.seq, raw_events.c.format, raw_events.c.lenient,
-               raw_events.c.payload, imports.c.imported_at, imports.c.source)
-        .join(imports, imports.c.id == raw_events.c.import_id)
-        .where(raw_events.c.kind == "incident", raw_events.c.record_id == iid)
-        .order_by(raw_events.c.seq)
-    ).all()
+    """Every stored version of an incident, oldest first (the raw log's lines of it)."""
+    try:
+        stored = versions(conn, "incident", iid)
+    except NotFoundError:
+        return []
     spec = KIND_BY_NAME["incident"]
     out = []
-    for n, (seq, fmt, lenient, payload, recorded_at, source) in enumerate(rows, 1):
-        where = f"raw event {seq}"
-        if fmt == "csv":
-            _, record = validate_csv_row(spec, json.loads(payload), "raw log", where, lenient)
+    for n, v in enumerate(stored, 1):
+        raw = v.raw
+        where = f"raw chunk {raw.seq}, line {raw.line + 1}"
+        if raw.format == "csv":
+            row = json.loads(raw.payload)
+            row.pop(KIND_KEY, None)
+            _, record = validate_csv_row(spec, row, "raw log", where, raw.lenient)
         else:
-            kind, record = validate_json_line(payload, "raw log", where, lenient)
+            kind, record = validate_json_line(raw.payload, "raw log", where, raw.lenient)
             if kind != "incident":
                 raise RecordError("raw log", where, "kind", f"event says incident, payload {kind}")
         full = {f.name: record.get(f.name) for f in spec.fields}
-        out.append(Version(n, seq, recorded_at, source, full))
+        recorded_at = v.imported_at
+        assert isinstance(recorded_at, datetime)
+        out.append(Version(n, raw.seq, recorded_at, v.source, full))
     return out
 
 

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from opsledger.core.sql import bulk_execute, upsert
+from opsledger.core.types import to_epoch_us
+from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import Item, Source, read_items
-from opsledger.records.spec import KINDS
-from opsledger.records.tables import DIGEST, IMPORT, RECORD_TABLES, imports, raw_events
+from opsledger.records.spec import KIND_BY_NAME, FieldType
+from opsledger.records.tables import (
+    DIGEST,
+    IMPORT,
+    LINE,
+    RAW,
+    RECORD_TABLES,
+    imports,
+    raw_chunks,
+    record_versions,
+)
 from opsledger.records.validation import Record
 
-BATCH = 2000
+BATCH = 5000
 
 
 @dataclass
@@ -48,129 +59,242 @@ class ImportResult:
 
 
 def digest(record: Record) -> str:
-    """A digest of a normalised record's content (absent fields left out)."""
-    body = orjson.dumps({k: v for k, v in record.items() if v is not None},
-                        option=orjson.OPT_SORT_KEYS)
+    """A digest of a normalised record's content (absent and null fields left out)."""
+    if None in record.values():
+        record = {k: v for k, v in record.items() if v is not None}
+    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-_UPDATE_COLUMNS = {
-    k.name: [f.name for f in k.fields if f.name != "id"] + [DIGEST, IMPORT] for k in KINDS
-}
-
-
 def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
+    """Upsert whole rows given as dicts (every field of the kind and the bookkeeping columns)."""
     if rows:
-        table = RECORD_TABLES[kind]
-        bulk_execute(conn, upsert(conn, table, _UPDATE_COLUMNS[kind]), table, rows, "upsert")
+        writer = _writer(conn, kind)
+        writer.write(conn, [[row.get(c) for c in writer.columns] for row in rows])
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """The SQL of one kind's upsert and lookup, and how values go to the driver, prepared once
+    per dialect: the import's hot path talks to the driver directly."""
+
+    columns: tuple[str, ...]  # record fields, then DIGEST, IMPORT, RAW, LINE
+    upsert: str
+    lookup: str  # {marks} is replaced by the placeholders of the ids
+    mark: str
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def write(self, conn: Connection, values: list[list[Any]]) -> None:
+        converters = self.converters
+        for row in values:
+            for i, conv in converters:
+                v = row[i]
+                if v is not None:
+                    row[i] = conv(v)
+        conn.exec_driver_sql(self.upsert, [tuple(row) for row in values])
+
+    def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            sql = self.lookup.format(marks=",".join([self.mark] * len(part)))
+            yield from conn.exec_driver_sql(sql, tuple(part))
+
+
+_WRITERS: dict[tuple[str, str], _Writer] = {}
+
+
+def _writer(conn: Connection, kind: str) -> _Writer:
+    dialect = conn.dialect.name
+    found = _WRITERS.get((dialect, kind))
+    if found is not None:
+        return found
+    spec = KIND_BY_NAME[kind]
+    table = RECORD_TABLES[kind]
+    columns = (*spec.field_names, DIGEST, IMPORT, RAW, LINE)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+    upsert = (
+        f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))}) '
+        f'ON CONFLICT ("id") DO UPDATE SET {sets}'
+    )
+    lookup = (
+        f'SELECT "id", "{DIGEST}", "{IMPORT}", "{RAW}", "{LINE}" FROM "{table.name}" '
+        'WHERE "id" IN ({marks})'
+    )
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, f in enumerate(spec.fields):
+        if f.type is FieldType.DATETIME and dialect != "postgresql":
+            converters.append((i, to_epoch_us))
+        elif f.type is FieldType.OBJECT:
+            converters.append((i, _json_text))
+        elif f.type is FieldType.DATE and dialect != "postgresql":
+            converters.append((i, date.isoformat))
+    writer = _Writer(columns, upsert, lookup, mark, tuple(converters))
+    _WRITERS[(dialect, kind)] = writer
+    return writer
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _State(NamedTuple):
+    """A record as it stands: digest, import, and its raw line (chunk seq, line)."""
+
+    digest: str
+    import_id: int
+    raw: int
+    line: int
 
 
 class _Applier:
-    """Batches items of one import: classify against stored digests, log raw, upsert."""
+    """Applies the items of one import (or, in a rebuild, of the raw log) in batches: each item
+    is compared with the record as it stands; the lines that change something are written to
+    the raw log, the records upserted, and replaced versions kept in record_versions."""
 
     def __init__(
-        self, conn: Connection, import_id: int, lenient: bool, inbound_id: int | None = None
+        self,
+        conn: Connection,
+        import_id: int,
+        lenient: bool,
+        inbound_id: int | None = None,
+        replay: bool = False,
     ) -> None:
-        self.inbound_id = inbound_id
         self.conn = conn
         self.import_id = import_id
         self.lenient = lenient
+        self.inbound_id = inbound_id
+        self.replay = replay  # the lines are already in the log: point at them, write none
         self.pending: list[Item] = []
+        self.pointers: list[tuple[int, int] | None] = []
         self.counts: dict[str, KindCounts] = {}
 
-    def add(self, item: Item) -> None:
+    def add(self, item: Item, pointer: tuple[int, int] | None = None) -> None:
         self.pending.append(item)
+        self.pointers.append(pointer)
         if len(self.pending) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        by_kind: dict[str, list[Item]] = {}
-        for item in self.pending:
-            by_kind.setdefault(item.kind, []).append(item)
-        self.pending = []
-        events: list[dict[str, Any]] = []
-        for kind, items in by_kind.items():
-            events.extend(self._apply_kind(kind, items))
-        if events:
-            bulk_execute(self.conn, insert(raw_events), raw_events, events, "insert")
+        if self.pending:
+            items, pointers = self.pending, self.pointers
+            self.pending, self.pointers = [], []
+            self.apply(items, pointers if self.replay else None)
 
-    def _pre_import(self, kind: str, rid: str) -> tuple[str | None, int | None]:
-        """Digest and import of a record as it was before this import (from the raw log)."""
+    def _lookup(self, items: list[Item]) -> dict[tuple[str, str], _State]:
+        wanted: dict[str, set[str]] = {}
+        for item in items:
+            ids = wanted.get(item.kind)
+            if ids is None:
+                ids = wanted[item.kind] = set()
+            ids.add(item.record["id"])
+        state: dict[tuple[str, str], _State] = {}
+        for kind, ids in wanted.items():
+            for rid, dig, imp, raw, line in _writer(self.conn, kind).states(self.conn, list(ids)):
+                state[(kind, rid)] = _State(dig, imp, raw, line)
+        return state
+
+    def _pre_import(self, kind: str, rid: str, pending: dict[tuple[str, str], dict[str, Any]]
+                    ) -> tuple[_State | None, int | None]:
+        """The version that this import replaced (None: the record is new in this import),
+        and the record_versions row that keeps it when it is already stored."""
+        kept = pending.get((kind, rid))
+        if kept is not None:
+            return _State(kept["digest"], kept["import_id"], kept["raw"], kept["line"]), None
         row = self.conn.execute(
-            select(raw_events.c.digest, raw_events.c.import_id)
-            .where(
-                raw_events.c.kind == kind,
-                raw_events.c.record_id == rid,
-                raw_events.c.import_id < self.import_id,
-            )
-            .order_by(raw_events.c.seq.desc())
+            select(record_versions.c.id, record_versions.c.digest, record_versions.c.import_id,
+                   record_versions.c.raw, record_versions.c.line)
+            .where(record_versions.c.kind == kind, record_versions.c.record_id == rid,
+                   record_versions.c.replaced_by == self.import_id)
+            .order_by(record_versions.c.id.desc())
             .limit(1)
         ).first()
-        return (row[0], row[1]) if row else (None, None)
+        if row is None:
+            return None, None
+        return _State(row[1], row[2], row[3], row[4]), int(row[0])
 
-    def _apply_kind(self, kind: str, items: list[Item]) -> list[dict[str, Any]]:
-        table = RECORD_TABLES[kind]
-        ids = list({it.record["id"] for it in items})
-        state: dict[str, tuple[str, int]] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            for rid, dig, imp in self.conn.execute(
-                select(table.c.id, table.c[DIGEST], table.c[IMPORT]).where(table.c.id.in_(part))
-            ):
-                state[rid] = (dig, imp)
-        counts = self.counts.setdefault(kind, KindCounts())
-        rows: dict[str, dict[str, Any]] = {}
-        events: dict[str, dict[str, Any]] = {}
-        for it in items:
-            rid = it.record["id"]
-            dig = digest(it.record)
-            old_digest, old_import = state.get(rid, (None, None))
-            if old_digest == dig:
+    def apply(self, items: list[Item], pointers: list[tuple[int, int] | None] | None) -> None:
+        """Apply a batch of items (in a rebuild, with the raw line each one comes from)."""
+        conn = self.conn
+        state = self._lookup(items)
+        rows: dict[tuple[str, str], list[Any]] = {}  # the new row of each record changed
+        replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
+        dropped: list[int] = []  # record_versions rows that are current again
+        chunks: dict[str, tuple[int, list[str]]] = {}  # form -> (seq, lines) of this batch
+        all_counts = self.counts
+        import_id = self.import_id
+        fields: dict[str, tuple[str, ...]] = {}
+        for n, item in enumerate(items):
+            kind, record = item.kind, item.record
+            key = (kind, record["id"])
+            dig = digest(record)
+            counts = all_counts.get(kind)
+            if counts is None:
+                counts = all_counts[kind] = KindCounts()
+                fields[kind] = _writer(conn, kind).columns[:-4]
+            old = state.get(key)
+            new = None
+            if old is None:
+                counts.inserted += 1
+            elif old.digest == dig:
                 counts.unchanged += 1
                 continue
-            import_id = self.import_id
-            if old_import == self.import_id:
-                # the same id earlier in this file: the last one wins, judged against the
-                # record as it was before this import, so a re-import changes nothing
-                pre_digest, pre_import = self._pre_import(kind, rid)
-                if pre_digest is None:
-                    counts.inserted -= 1
-                else:
+            elif old.import_id != import_id:
+                counts.replaced += 1
+                replaced[key] = {"kind": kind, "record_id": key[1], "import_id": old.import_id,
+                                 "digest": old.digest, "raw": old.raw, "line": old.line,
+                                 "replaced_by": import_id}
+            else:
+                # the same id earlier in this import: the last one wins, judged against the
+                # version before this import, so that a re-import changes nothing
+                pre, kept_id = self._pre_import(kind, key[1], replaced)
+                if pre is not None and pre.digest == dig:
                     counts.replaced -= 1
-                events.pop(rid, None)
-                self.conn.execute(
-                    raw_events.delete().where(
-                        raw_events.c.import_id == self.import_id,
-                        raw_events.c.kind == kind,
-                        raw_events.c.record_id == rid,
-                    )
-                )
-                old_digest = pre_digest
-                if pre_digest == dig and pre_import is not None:
                     counts.unchanged += 1
-                    import_id = pre_import
-            if import_id == self.import_id:
-                if old_digest is None:
-                    counts.inserted += 1
-                else:
-                    counts.replaced += 1
-                events[rid] = {
-                    "import_id": self.import_id,
-                    "kind": kind,
-                    "record_id": rid,
-                    "format": it.fmt,
-                    "lenient": self.lenient,
-                    "payload": it.payload,
-                    "digest": dig,
-                    "inbound_id": self.inbound_id,
-                }
-            state[rid] = (dig, import_id)
-            row = dict(it.record)
-            row[DIGEST] = dig
-            row[IMPORT] = import_id
-            rows[rid] = row
-        upsert_rows(self.conn, kind, list(rows.values()))
-        return list(events.values())
+                    if kept_id is not None:
+                        dropped.append(kept_id)
+                    replaced.pop(key, None)
+                    new = pre
+            if pointers is not None:
+                seq, line = pointers[n] or (0, 0)
+            else:
+                chunk = chunks.get(item.fmt)
+                if chunk is None:
+                    chunk = chunks[item.fmt] = (self._new_chunk(item.fmt), [])
+                seq, line = chunk[0], len(chunk[1])
+                chunk[1].append(item.payload)
+            st = state[key] = new if new is not None else _State(dig, import_id, seq, line)
+            row = list(map(record.get, fields.get(kind) or _writer(conn, kind).columns[:-4]))
+            row += st
+            rows[key] = row
+        self._store(rows, chunks, replaced, dropped)
+
+    def _store(
+        self,
+        rows: dict[tuple[str, str], list[Any]],
+        chunks: dict[str, tuple[int, list[str]]],
+        replaced: dict[tuple[str, str], dict[str, Any]],
+        dropped: list[int],
+    ) -> None:
+        conn = self.conn
+        for seq, lines in chunks.values():
+            fill_chunk(conn, seq, lines)
+        by_kind: dict[str, list[list[Any]]] = {}
+        for (kind, _), row in rows.items():
+            kind_rows = by_kind.get(kind)
+            if kind_rows is None:
+                kind_rows = by_kind[kind] = []
+            kind_rows.append(row)
+        for kind, kind_rows in by_kind.items():
+            _writer(conn, kind).write(conn, kind_rows)
+        if replaced:
+            conn.execute(insert(record_versions), list(replaced.values()))
+        if dropped:
+            conn.execute(delete(record_versions).where(record_versions.c.id.in_(dropped)))
+
+    def _new_chunk(self, fmt: str) -> int:
+        return new_chunk(self.conn, self.import_id, fmt, self.lenient, self.inbound_id)
 
 
 def apply_items(
@@ -197,9 +321,9 @@ def apply_items(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for item in items:
-            applier.add(item)
-        applier.flush()
+        it = iter(items)
+        while batch := list(islice(it, BATCH)):
+            applier.apply(batch, None)
     finally:
         if collecting:
             gc.enable()
@@ -207,6 +331,9 @@ def apply_items(
     t = result.totals()
     if t.inserted + t.replaced == 0:
         # nothing changed: leave no trace, so that a repeated import changes nothing at all
+        # (lines that changed a record and a later line of the same id that changed it back
+        # were logged: they go too)
+        conn.execute(delete(raw_chunks).where(raw_chunks.c.import_id == import_id))
         conn.execute(imports.delete().where(imports.c.id == import_id))
         return result
     conn.execute(

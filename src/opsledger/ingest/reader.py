@@ -9,24 +9,26 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from opsledger.errors import RecordError, UsageError
 from opsledger.records.spec import Kind, kind_for_name
-from opsledger.records.validation import Record, validate_csv_row, validate_json_line
+from opsledger.records.validation import Record, validate_csv_row, validate_json_partial
 
 BOM = b"\xef\xbb\xbf"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
-@dataclass(frozen=True)
-class Item:
+KIND_KEY = "kind"  # a CSV row's kind, in its raw-log form (no CSV column may be named so)
+
+
+class Item(NamedTuple):
     """One validated record and the raw input it came from."""
 
     kind: str
-    record: Record
+    record: Record  # every field, or (from the fast JSON path) only those given
     fmt: str  # "json" or "csv"
-    payload: str
+    payload: str  # the JSON line verbatim, or the CSV row as a JSON object with its kind
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _read_jsonl(
         if progress is not None and lineno % 2048 == 0:
             progress(stream.tell())
         line = raw.rstrip(b"\r\n")
-        if not line.strip():
+        if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blank lines
             continue
         try:
             text = line.decode("utf-8")
@@ -112,7 +114,7 @@ def _read_jsonl(
             raise RecordError(
                 source, f"line {lineno}", None, f"not valid UTF-8 (byte {exc.start + 1})"
             ) from None
-        kind, record = validate_json_line(text, source, f"line {lineno}", lenient)
+        kind, record = validate_json_partial(text, source, f"line {lineno}", lenient)
         seen += 1
         yield Item(kind, record, "json", text)
     if seen == 0:
@@ -159,7 +161,8 @@ def _read_csv(
             kind_name, record = validate_csv_row(kind, row, source, where, lenient)
             if progress is not None and rowno % 2048 == 0:
                 progress(buffered.tell())
-            yield Item(kind_name, record, "csv", json.dumps(row, ensure_ascii=False))
+            raw = json.dumps({KIND_KEY: kind_name, **row}, ensure_ascii=False)
+            yield Item(kind_name, record, "csv", raw)
         if rowno == 0:
             raise RecordError(source, "", None, "the file has a header but no rows")
     finally:
@@ -178,7 +181,7 @@ def _check_header(header: list[str], kind: Kind, source: str, lenient: bool) -> 
         if name in seen:
             raise RecordError(source, "line 1 (header)", name, "column appears twice")
         seen.add(name)
-        if name == "kind":
+        if name == KIND_KEY:
             raise RecordError(
                 source,
                 "line 1 (header)",

@@ -1,4 +1,4 @@
-"""Export of records (round-trips with import) and rebuild of the tables from the raw event log."""
+"""Export of records (round-trips with import) and rebuild of the tables from the raw log."""
 
 from __future__ import annotations
 
@@ -12,10 +12,17 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import digest, upsert_rows
+from opsledger.ingest.importer import _Applier
+from opsledger.ingest.rawlog import iter_lines
+from opsledger.ingest.reader import KIND_KEY, Item
 from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType
-from opsledger.records.tables import DIGEST, IMPORT, RECORD_TABLES, raw_events
-from opsledger.records.validation import Record, canonical, validate_csv_row, validate_json_line
+from opsledger.records.tables import RECORD_TABLES, record_versions
+from opsledger.records.validation import (
+    Record,
+    canonical,
+    validate_csv_row,
+    validate_json_partial,
+)
 
 
 def iter_records(conn: Connection, kind: str) -> Iterator[Record]:
@@ -65,50 +72,36 @@ def export_csv(conn: Connection, kind: str) -> Iterator[str]:
 
 
 def rebuild(conn: Connection) -> dict[str, int]:
-    """Re-derive every record table from the raw event log, inside the caller's transaction.
+    """Re-derive every record table (and the replaced versions) from the raw log, inside the
+    caller's transaction.
 
-    Events are replayed in the order they were stored, so the newest input of each id wins,
-    exactly as at import. Returns the number of rows per kind.
+    Lines are replayed in the order they were stored, through the same applier as an import,
+    so the newest input of each id wins exactly as it did then. Returns the rows per kind.
     """
     for kind in KINDS:
         conn.execute(delete(RECORD_TABLES[kind.name]))
-    query = select(
-        raw_events.c.seq,
-        raw_events.c.import_id,
-        raw_events.c.kind,
-        raw_events.c.format,
-        raw_events.c.lenient,
-        raw_events.c.payload,
-    ).order_by(raw_events.c.seq)
-    batch: dict[str, dict[str, dict[str, Any]]] = {}
-    size = 0
-    for seq, import_id, kind, fmt, lenient, payload in conn.execute(
-        query, execution_options={"yield_per": 5000}
-    ):
-        where = f"raw event {seq}"
-        if fmt == "csv":
-            row = json.loads(payload)
-            got_kind, record = validate_csv_row(KIND_BY_NAME[kind], row, "raw log", where, lenient)
+    conn.execute(delete(record_versions))
+    applier: _Applier | None = None
+    for raw in iter_lines(conn):
+        if applier is None or applier.import_id != raw.import_id:
+            if applier is not None:
+                applier.flush()
+            applier = _Applier(conn, raw.import_id, raw.lenient, raw.inbound_id, replay=True)
+        where = f"raw chunk {raw.seq}, line {raw.line + 1}"
+        if raw.format == "csv":
+            row = json.loads(raw.payload)
+            kind_name = row.pop(KIND_KEY, None)
+            spec = KIND_BY_NAME.get(kind_name) if isinstance(kind_name, str) else None
+            if spec is None:
+                raise RecordError("raw log", where, "kind", "a CSV line of the log names no kind")
+            got, record = validate_csv_row(spec, row, "raw log", where, raw.lenient)
         else:
-            got_kind, record = validate_json_line(payload, "raw log", where, lenient)
-        if got_kind != kind:
-            raise RecordError("raw log", where, "kind", f"event says {kind}, payload {got_kind}")
-        record[DIGEST] = digest(record)
-        record[IMPORT] = import_id
-        batch.setdefault(kind, {})[record["id"]] = record
-        size += 1
-        if size >= 5000:
-            _flush(conn, batch)
-            size = 0
-    _flush(conn, batch)
+            got, record = validate_json_partial(raw.payload, "raw log", where, raw.lenient)
+        applier.add(Item(got, record, raw.format, raw.payload), (raw.seq, raw.line))
+    if applier is not None:
+        applier.flush()
     counts = {}
     for kind in KINDS:
         table = RECORD_TABLES[kind.name]
         counts[kind.name] = conn.execute(select(func.count()).select_from(table)).scalar_one()
     return counts
-
-
-def _flush(conn: Connection, batch: dict[str, dict[str, dict[str, Any]]]) -> None:
-    for kind, rows in batch.items():
-        upsert_rows(conn, kind, list(rows.values()))
-    batch.clear()

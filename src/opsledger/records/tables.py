@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: one per record kind (columns from `records.spec`), the raw event log and
+"""SQLAlchemy tables: one per record kind (columns from `records.spec`), the raw log and
 the import log. Alembic migrations are written against this metadata."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -45,7 +46,9 @@ _TYPES: dict[FieldType, Any] = {
 
 # Bookkeeping columns of every record table (never record fields).
 DIGEST = "_digest"  # hash of the canonical record, to tell unchanged from replaced
-IMPORT = "_import"  # the import that produced the row; its raw event is the evidence
+IMPORT = "_import"  # the import that produced the row
+RAW = "_raw"  # the raw chunk (raw_chunks.seq) that holds the input of this version
+LINE = "_line"  # the line of that chunk (0-based)
 
 
 def _record_table(kind: Kind) -> Table:
@@ -57,6 +60,8 @@ def _record_table(kind: Kind) -> Table:
             cols.append(Column(f.name, _TYPES[f.type], nullable=not f.required, index=f.index))
     cols.append(Column(DIGEST, String(32), nullable=False))
     cols.append(Column(IMPORT, Integer, nullable=False))
+    cols.append(Column(RAW, BigInteger, nullable=False))
+    cols.append(Column(LINE, Integer, nullable=False))
     return Table(kind.table, metadata, *cols)
 
 
@@ -65,22 +70,40 @@ RECORD_TABLES: dict[str, Table] = {k.name: _record_table(k) for k in KINDS}
 Index("ix_backup_runs_job_started_at", RECORD_TABLES["backup_run"].c.job,
       RECORD_TABLES["backup_run"].c.started_at, RECORD_TABLES["backup_run"].c.status)
 
-raw_events = Table(
-    "raw_events",
+# The raw input log, append-only: the accepted input lines of an import, a chunk of lines per row
+# (zlib-compressed UTF-8, lines joined by "\n"; a JSON Lines line verbatim, a CSV row as a JSON
+# object of its cells). Every record row points at the line of its current version (_raw,
+# _line); `record_versions` points at the lines of the versions it replaced.
+raw_chunks = Table(
+    "raw_chunks",
     metadata,
     Column(
         "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
     Column("import_id", Integer, nullable=False, index=True),
-    Column("kind", String(40), nullable=False),
-    Column("record_id", Text, nullable=False),
     Column("format", String(10), nullable=False),  # json | csv
     Column("lenient", Boolean, nullable=False),
-    Column("payload", Text, nullable=False),  # verbatim line, or the CSV row as a JSON object
-    Column("digest", String(32), nullable=False),  # digest of the record it produced
-    Column("inbound_id", BigInteger, nullable=True),  # the vendor payload it came from
+    Column("lines", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("inbound_id", BigInteger, nullable=True),  # the vendor payload the lines came from
 )
-Index("ix_raw_events_kind_record", raw_events.c.kind, raw_events.c.record_id)
+
+# Versions of records that a later import replaced (the current version is the record row).
+record_versions = Table(
+    "record_versions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(40), nullable=False),
+    Column("record_id", Text, nullable=False),
+    Column("import_id", Integer, nullable=False),  # the import that produced this version
+    Column("digest", String(32), nullable=False),
+    Column("raw", BigInteger, nullable=False),  # raw_chunks.seq
+    Column("line", Integer, nullable=False),
+    Column("replaced_by", Integer, nullable=False),  # the import that replaced it
+)
+Index("ix_record_versions_kind_record", record_versions.c.kind, record_versions.c.record_id)
 
 imports = Table(
     "imports",

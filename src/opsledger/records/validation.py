@@ -11,12 +11,11 @@ import json
 import re
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NotRequired, Required, Union
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -25,10 +24,8 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
-    create_model,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from opsledger.core.cron import CronError
 from opsledger.core.cron import parse as parse_cron
@@ -37,11 +34,8 @@ from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType, Kind
 from opsledger.records.spec import Field as SpecField
 
 Record = dict[str, Any]
+_EMPTY: dict[str, Record] = {k.name: dict.fromkeys(k.field_names) for k in KINDS}
 MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 def _cron(value: str) -> str:
@@ -62,7 +56,12 @@ def _member(choices: tuple[str | int, ...]) -> Any:
     return check
 
 
-UTCTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+# Timestamps must carry an offset; those not in UTC are turned to UTC after validation (see
+# _to_utc), which costs nothing for the usual `Z` timestamps.
+UTCTime = AwareDatetime
+_TIMES: dict[str, tuple[str, ...]] = {
+    k.name: tuple(f.name for f in k.fields if f.type is FieldType.DATETIME) for k in KINDS
+}
 
 
 def _annotation(f: SpecField) -> Any:
@@ -93,49 +92,41 @@ def _annotation(f: SpecField) -> Any:
     return base if f.required else base | None
 
 
-def _order_check(kind: Kind) -> Any:
-    pairs = kind.order
-
-    def check(self: BaseModel) -> BaseModel:
-        values = self.__dict__
-        for later, earlier in pairs:
-            a, b = values.get(later), values.get(earlier)
-            if a is not None and b is not None and a < b:
-                raise PydanticCustomError(
-                    "time_order",
-                    "{later} ({a}) is before {earlier} ({b}): times must not run backwards",
-                    {"later": later, "earlier": earlier, "a": _plain(a), "b": _plain(b)},
-                )
-        return self
-
-    return model_validator(mode="after")(check)
+def _order_error(kind: Kind, record: Record) -> tuple[str, str] | None:
+    """The first time-order rule of `kind` that `record` breaks: (field, message)."""
+    for later, earlier in kind.order:
+        a, b = record.get(later), record.get(earlier)
+        if a is not None and b is not None and a < b:
+            msg = (f"{later} ({_plain(a)}) is before {earlier} ({_plain(b)}): "
+                   "times must not run backwards")
+            return later, msg
+    return None
 
 
 @cache
-def model_for(kind_name: str, lenient: bool) -> type[BaseModel]:
+def schema_for(kind_name: str, lenient: bool) -> Any:
+    """The validation schema of one kind: a TypedDict whose absent fields stay absent (pydantic
+    builds a plain dict from the JSON, which is much cheaper than a model instance)."""
     kind = KIND_BY_NAME[kind_name]
-    fields: dict[str, Any] = {"kind": (Literal[kind.name], ...)}
+    fields: dict[str, Any] = {"kind": Required[Literal[kind.name]]}
     for f in kind.fields:
-        fields[f.name] = (_annotation(f), ... if f.required else None)
-    validators = {"check_order": _order_check(kind)} if kind.order else {}
-    return create_model(
-        f"{kind.name.title().replace('_', '')}Record",
-        __config__=ConfigDict(strict=True, extra="ignore" if lenient else "forbid", frozen=True),
-        __validators__=validators,
-        **fields,
-    )
+        fields[f.name] = Required[_annotation(f)] if f.required else NotRequired[_annotation(f)]
+    make: Any = TypedDict  # the functional form, with a computed name
+    td = make(f"{kind.name.title().replace('_', '')}Record", fields)
+    td.__pydantic_config__ = ConfigDict(strict=True, extra="ignore" if lenient else "forbid")
+    return td
 
 
 @cache
 def _union_adapter(lenient: bool) -> TypeAdapter[Any]:
-    models = tuple(model_for(k.name, lenient) for k in KINDS)
-    union = Annotated[Union[models], Discriminator("kind")]  # type: ignore[valid-type]  # noqa: UP007
+    schemas = tuple(schema_for(k.name, lenient) for k in KINDS)
+    union = Annotated[Union[schemas], Discriminator("kind")]  # type: ignore[valid-type]  # noqa: UP007
     return TypeAdapter(union)
 
 
 @cache
 def _kind_adapter(kind_name: str, lenient: bool) -> TypeAdapter[Any]:
-    return TypeAdapter(model_for(kind_name, lenient))
+    return TypeAdapter(schema_for(kind_name, lenient))
 
 
 def _describe(
@@ -177,12 +168,6 @@ def _describe(
     return RecordError(source, location, field, msg)
 
 
-def _to_record(model: BaseModel) -> tuple[str, Record]:
-    values = dict(model.__dict__)
-    kind = values.pop("kind")
-    return kind, values
-
-
 def _storable(line: bytes | str, record: Record, source: str, location: str) -> None:
     """PostgreSQL text cannot hold NUL. In JSON a NUL is always written \\u0000, so only a
     line with that escape needs a look at its text fields."""
@@ -197,17 +182,48 @@ def _storable(line: bytes | str, record: Record, source: str, location: str) -> 
             raise RecordError(source, location, name, reason)
 
 
+def _finish(
+    kind: str, record: Record, line: bytes | str, source: str, location: str
+) -> None:
+    """What the schema does not say: timestamps to UTC (a non-zero offset is turned into the
+    same instant in UTC), time order, and no NUL characters."""
+    for name in _TIMES[kind]:
+        value = record.get(name)
+        if value is not None and value.utcoffset():
+            record[name] = value.astimezone(UTC)
+    spec = KIND_BY_NAME[kind]
+    if spec.order:
+        broken = _order_error(spec, record)
+        if broken is not None:
+            raise RecordError(source, location, broken[0], broken[1])
+    _storable(line, record, source, location)
+
+
+def validate_json_partial(
+    line: bytes | str, source: str, location: str, lenient: bool = False
+) -> tuple[str, Record]:
+    """Validate one JSON Lines record. Returns (kind, record) where the record holds only the
+    fields the line gave (absent fields are absent, not None): the importer's fast path."""
+    try:
+        record: Record = _union_adapter(lenient).validate_json(line)
+    except ValidationError as exc:
+        raise _describe(exc, source, location) from None
+    kind: str = record.pop("kind")
+    _finish(kind, record, line, source, location)
+    return kind, record
+
+
+def complete(kind: str, record: Record) -> Record:
+    """A record with every field of its kind (absent ones None), in the kind's field order."""
+    return {**_EMPTY[kind], **record}
+
+
 def validate_json_line(
     line: bytes | str, source: str, location: str, lenient: bool = False
 ) -> tuple[str, Record]:
-    """Validate one JSON Lines record. Returns (kind, normalised record)."""
-    try:
-        model = _union_adapter(lenient).validate_json(line)
-    except ValidationError as exc:
-        raise _describe(exc, source, location) from None
-    kind, record = _to_record(model)
-    _storable(line, record, source, location)
-    return kind, record
+    """Validate one JSON Lines record. Returns (kind, normalised record with every field)."""
+    kind, record = validate_json_partial(line, source, location, lenient)
+    return kind, complete(kind, record)
 
 
 def _cell(f: SpecField, raw: str, source: str, location: str) -> Any:
@@ -249,12 +265,12 @@ def validate_csv_row(
         obj[name] = _cell(f, raw, source, location)
     line = json.dumps(obj)
     try:
-        model = _kind_adapter(kind.name, lenient).validate_json(line)
+        record: Record = _kind_adapter(kind.name, lenient).validate_json(line)
     except ValidationError as exc:
         raise _describe(exc, source, location, tagged=False) from None
-    name, record = _to_record(model)
-    _storable(line, record, source, location)
-    return name, record
+    got: str = record.pop("kind")
+    _finish(got, record, line, source, location)
+    return got, complete(got, record)
 
 
 def canonical(record: Record) -> str:

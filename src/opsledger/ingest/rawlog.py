@@ -1,0 +1,175 @@
+"""The raw input log: every accepted input line, kept append-only in compressed chunks.
+
+An import writes the lines that changed the ledger in chunks (`raw_chunks`: one row per batch
+of up to a few thousand lines, zlib-compressed, with the import, the form of the lines and the
+vendor payload they came from). A record row points at the line of its current version
+(`_raw`, `_line`); `record_versions` points at the lines of the versions that later imports
+replaced. Replaying every chunk in order re-derives all of it (`opsledger rebuild`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from opsledger.errors import NotFoundError
+from opsledger.records.spec import KIND_BY_NAME
+from opsledger.records.tables import (
+    DIGEST,
+    IMPORT,
+    LINE,
+    RAW,
+    RECORD_TABLES,
+    imports,
+    raw_chunks,
+    record_versions,
+)
+
+LEVEL = 1  # zlib level: most of the saving at a fraction of the time of the default level
+
+
+def encode(lines: list[str]) -> bytes:
+    for line in lines:
+        if "\n" in line:  # cannot happen for input read line by line; guard the format
+            raise ValueError("a raw input line cannot hold a line break")
+    return zlib.compress("\n".join(lines).encode("utf-8"), LEVEL)
+
+
+def decode(body: bytes) -> list[str]:
+    return zlib.decompress(body).decode("utf-8").split("\n")
+
+
+def new_chunk(
+    conn: Connection, import_id: int, fmt: str, lenient: bool, inbound_id: int | None = None
+) -> int:
+    """Start a chunk (its seq is known before its lines are: records point at them)."""
+    inserted = conn.execute(
+        insert(raw_chunks).values(
+            import_id=import_id, format=fmt, lenient=lenient, lines=0, body=b"",
+            inbound_id=inbound_id,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def fill_chunk(conn: Connection, seq: int, lines: list[str]) -> None:
+    conn.execute(
+        update(raw_chunks)
+        .where(raw_chunks.c.seq == seq)
+        .values(lines=len(lines), body=encode(lines))
+    )
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line of the raw log and where it came from."""
+
+    seq: int  # raw_chunks.seq
+    line: int  # position in the chunk
+    import_id: int
+    format: str
+    lenient: bool
+    inbound_id: int | None
+    payload: str
+
+
+def iter_lines(conn: Connection) -> Iterator[RawLine]:
+    """Every line of the log, in the order it was stored."""
+    query = select(
+        raw_chunks.c.seq,
+        raw_chunks.c.import_id,
+        raw_chunks.c.format,
+        raw_chunks.c.lenient,
+        raw_chunks.c.inbound_id,
+        raw_chunks.c.body,
+    ).order_by(raw_chunks.c.seq)
+    for seq, import_id, fmt, lenient, inbound_id, body in conn.execute(
+        query, execution_options={"yield_per": 50}
+    ):
+        for n, payload in enumerate(decode(body)):
+            yield RawLine(seq, n, import_id, fmt, bool(lenient), inbound_id, payload)
+
+
+def read_lines(
+    conn: Connection, pointers: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], RawLine]:
+    """The raw lines at (seq, line) pointers."""
+    wanted: dict[int, set[int]] = {}
+    for seq, line in pointers:
+        wanted.setdefault(seq, set()).add(line)
+    out: dict[tuple[int, int], RawLine] = {}
+    seqs = sorted(wanted)
+    for start in range(0, len(seqs), 500):
+        rows = conn.execute(
+            select(
+                raw_chunks.c.seq,
+                raw_chunks.c.import_id,
+                raw_chunks.c.format,
+                raw_chunks.c.lenient,
+                raw_chunks.c.inbound_id,
+                raw_chunks.c.body,
+            ).where(raw_chunks.c.seq.in_(seqs[start : start + 500]))
+        )
+        for seq, import_id, fmt, lenient, inbound_id, body in rows:
+            lines = decode(body)
+            for n in wanted[seq]:
+                out[(seq, n)] = RawLine(seq, n, import_id, fmt, bool(lenient), inbound_id, lines[n])
+    return out
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a record: its raw line and the import that brought it."""
+
+    import_id: int
+    digest: str
+    raw: RawLine
+    current: bool
+    source: str  # the import's source (file name, or connector and how)
+    imported_at: object  # datetime of the import
+
+
+def versions(conn: Connection, kind: str, record_id: str) -> list[Version]:
+    """Every version of a record that the log holds, oldest first, the current one last.
+    Raises NotFoundError when no record of that kind and id is stored."""
+    if kind not in KIND_BY_NAME:
+        raise NotFoundError(f"unknown kind {kind!r}")
+    table = RECORD_TABLES[kind]
+    current = conn.execute(
+        select(table.c[IMPORT], table.c[DIGEST], table.c[RAW], table.c[LINE]).where(
+            table.c.id == record_id
+        )
+    ).first()
+    if current is None:
+        raise NotFoundError(f"no {kind} with id {record_id!r}")
+    rows: list[tuple[int, str, int, int, bool]] = [
+        (imp, dig, raw, line, False)
+        for imp, dig, raw, line in conn.execute(
+            select(
+                record_versions.c.import_id,
+                record_versions.c.digest,
+                record_versions.c.raw,
+                record_versions.c.line,
+            )
+            .where(record_versions.c.kind == kind, record_versions.c.record_id == record_id)
+            .order_by(record_versions.c.raw, record_versions.c.line)
+        )
+    ]
+    rows.append((current[0], current[1], current[2], current[3], True))
+    lines = read_lines(conn, [(r[2], r[3]) for r in rows])
+    sources = {
+        i: (s, t)
+        for i, s, t in conn.execute(
+            select(imports.c.id, imports.c.source, imports.c.imported_at).where(
+                imports.c.id.in_({r[0] for r in rows})
+            )
+        )
+    }
+    return [
+        Version(imp, dig, lines[(raw, line)], cur, *sources.get(imp, ("?", None)))
+        for imp, dig, raw, line, cur in rows
+    ]
