@@ -11,18 +11,23 @@ What it does, for each backend:
    ``opsledger tokens create --scope ingest``, and ``opsledger --db URL serve --port P`` started
    as a subprocess on a free loopback port (one uvicorn worker, as `serve` runs by default;
    ``--workers N`` passes ``serve --workers N``).
-2. Load: a Python client on asyncio streams (HTTP/1.1 keep-alive, ``--concurrency``
-   connections, each sending its next request when the previous answer is in; a closed
-   loop). Every request goes the real path: bearer token, parsing, the raw payload kept,
-   dedup against stored episodes, upsert, commit. Every alert is a new firing episode (its
+2. Load, with ``--client python`` (the default): a Python client on asyncio streams (HTTP/1.1
+   keep-alive, ``--concurrency`` connections, each sending its next request when the
+   previous answer is in; a closed loop); with ``--client wrk``: wrk, a C load generator, the
+   same closed loop with ``-c --concurrency -t --wrk-threads`` and bodies made by
+   ``bench/webhook_wrk.lua`` (bench/webhook_wrk.py); it costs the shared cores far less.
+   Every request goes the real path: bearer token, parsing, the raw payload kept, dedup
+   against stored episodes, upsert, commit (by the server's webhook writer, api/writer.py,
+   which commits the payloads that wait together). Every alert is a new firing episode (its
    own fingerprint), so every alert is an insert: the heavy case. Runs of ``--duration``
-   seconds each (and at most ``--max-requests``):
+   seconds each (and at most ``--max-requests`` with the Python client):
    - ``healthz``: GET /healthz (no token, no database): the server's ceiling;
    - ``batch10``: POST /api/v1/hooks/alertmanager with 10 alerts a payload;
    - ``single``: the same with 1 alert a payload;
    - ``healthz`` again, so a drift of the machine shows.
 3. Afterwards the alert rows in the database are counted: they must equal the alerts the
-   server acknowledged with 202.
+   server acknowledged with 202 (with wrk, up to ``--concurrency`` payloads more: those in
+   flight when wrk stops are stored but their answers are not counted).
 
 ``--profile`` attaches py-spy to the server during ``batch10`` and ``single``. ``--profile
 gil`` (the default) samples only the thread that holds the GIL: a server process runs Python
@@ -35,6 +40,7 @@ the raw folded stacks in ``bench/out/webhook-<backend>-<run>.pyspy.txt``
     .venv/bin/python bench/webhook_ingest.py                      # both backends
     .venv/bin/python bench/webhook_ingest.py --backend sqlite --duration 5
     .venv/bin/python bench/webhook_ingest.py --profile          # or --profile wall
+    .venv/bin/python bench/webhook_ingest.py --client wrk       # wrk as the load generator
 
 The client shares the machine's cores with the server; its own CPU time is reported.
 """
@@ -47,8 +53,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,15 +63,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from webhook_server import (
+    alert_rows,
+    cpu_seconds,
+    drop_database,
+    free_port,
+    fresh_database,
+    profile_summary,
+    serve,
+    stop,
+)
 from webhook_wrk import wrk_run
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 OPSLEDGER = str(Path(sys.executable).with_name("opsledger"))
-PG_ADMIN = os.environ.get(
-    "OPSLEDGER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-PG_DB = "opsledger_bench_webhook"
 HOOK = "/api/v1/hooks/alertmanager"
 TARGETS = {"batch10": 10_000, "single": 1_000}  # alerts/s
 P99_TARGET_MS = 100.0
@@ -246,105 +256,8 @@ async def _load(
     run.client_cpu = time.process_time() - cpu
 
 
-# --------------------------------------------------------------------------- the server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _database(backend: str) -> str:
-    if backend == "sqlite":
-        OUT.mkdir(exist_ok=True)
-        db = OUT / "webhook-ingest.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{db}"
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
-
-
-def _drop_database(backend: str) -> None:
-    if backend != "postgresql":
-        return
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _alert_rows(url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        n = int(conn.execute(text("SELECT count(*) FROM alerts")).scalar_one())
-    engine.dispose()
-    return n
-
-
-def _serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [OPSLEDGER, "--db", url, "serve", "--port", str(port), "--workers", str(workers)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"opsledger serve exited: {log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("opsledger serve did not answer /healthz within 60 s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of the server's processes (its process group), from /proc."""
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    url = _database(backend)
+    url = fresh_database(backend)
     name = f"bench-{uuid.uuid4().hex[:6]}"
     token = subprocess.run(
         [OPSLEDGER, "--db", url, "tokens", "create", "--name", name, "--scope", "ingest"],
@@ -352,8 +265,8 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         text=True,
         check=True,
     ).stdout.strip()
-    port = _free_port()
-    proc = _serve(url, port, args.workers, OUT / f"webhook-{backend}.serve.log")
+    port = free_port()
+    proc = serve(url, port, args.workers, OUT / f"webhook-{backend}.serve.log")
     payloads = Payloads(uuid.uuid4().hex[:4])
     runs: list[dict[str, Any]] = []
     try:
@@ -386,7 +299,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)
-            server_cpu = _cpu_seconds(proc.pid)
+            server_cpu = cpu_seconds(proc.pid)
             if args.client == "wrk":
                 result = wrk_run(
                     port, run_name, per, token, args.concurrency, args.duration, args.wrk_threads
@@ -404,7 +317,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
                 result = run.summary()
-            result["server_cpu_s"] = round(_cpu_seconds(proc.pid) - server_cpu, 2)
+            result["server_cpu_s"] = round(cpu_seconds(proc.pid) - server_cpu, 2)
             result["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
             runs.append(result)
             if spy is not None:
@@ -417,10 +330,10 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
     finally:
-        _stop(proc)
-    stored = _alert_rows(url)
+        stop(proc)
+    stored = alert_rows(url)
     sent_ok = warmed + sum(r["statuses"].get("202", 0) * r["alerts_per_request"] for r in runs)
-    _drop_database(backend)
+    drop_database(backend)
     healthz = [r["requests_per_s"] for r in runs if r["run"] == "healthz"]
     return {
         "runs": runs,
@@ -428,38 +341,6 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "alerts_acknowledged": sent_ok,
         "healthz_rps": round(statistics.fmean(healthz), 1),
     }
-
-
-_IDLE = ("Condition.wait", "EpollSelector.select", "Queue.get", "Event.wait")
-_DB = ("do_execute", "do_executemany", "do_commit", "psycopg", "Connection.wait")
-
-
-def profile_summary(path: Path, top: int = 14) -> dict[str, Any]:
-    """Where the server's samples go (idle waits left out): the request side (uvicorn,
-    Starlette, FastAPI, asyncio; the token check and the parsing of the payload) or the
-    webhook writer's thread (api/writer.py), split by its innermost opsledger function and by
-    whether the sample is in the database driver's Python side or in other Python
-    (SQLAlchemy's statement building included)."""
-    parts: dict[str, int] = {}
-    busy = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = [f for f in stack.split(";") if not f.startswith("process ")]
-        if not frames or frames[-1].split(" (")[0] in _IDLE:
-            continue
-        n = int(count)
-        busy += n
-        if not any(f.startswith("Writer._run (") for f in frames):
-            key = "request side: HTTP layer, token check, parsing (event loop, threads)"
-        else:
-            ours = [f.split(" (")[0] for f in frames if "opsledger/" in f]
-            where = "database driver" if any(d in f for f in frames for d in _DB) else "Python"
-            key = f"{ours[-1]}: {where}"
-        parts[key] = parts.get(key, 0) + n
-    shares = sorted(parts.items(), key=lambda kv: -kv[1])[:top]
-    return {"busy_samples": busy, "shares": {k: round(100 * v / busy, 1) for k, v in shares}}
 
 
 def _machine() -> dict[str, Any]:

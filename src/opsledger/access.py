@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from opsledger.errors import NotFoundError, UsageError
 from opsledger.records.tables import api_tokens
@@ -99,12 +99,13 @@ def active_token_hashes(conn: Connection, digests: Iterable[str]) -> set[str]:
     wanted = list(set(digests))
     if not wanted:
         return set()
-    rows = conn.execute(
-        select(api_tokens.c.token_hash).where(
-            api_tokens.c.token_hash.in_(wanted), api_tokens.c.revoked_at.is_(None)
-        )
-    )
-    return {r[0] for r in rows}
+    return {r[0] for r in conn.execute(_ACTIVE, {"digests": wanted})}
+
+
+_ACTIVE = select(api_tokens.c.token_hash).where(
+    api_tokens.c.token_hash.in_(bindparam("digests", expanding=True)),
+    api_tokens.c.revoked_at.is_(None),
+)
 
 
 TOKEN_CACHE_SECONDS = 10.0

@@ -50,6 +50,7 @@ def served(db_url: str) -> Iterator[tuple[FastAPI, str]]:
     with app.state.engine.begin() as conn:
         token = create_token(conn, f"fuzz-{uuid.uuid4().hex[:8]}", "admin")
     yield app, token
+    app.state.writer.close()  # no lifespan here: stop the webhook writer's thread
     app.state.engine.dispose()
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Select, bindparam, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.errors import RecordError
@@ -98,6 +98,22 @@ def _as_plain(kind: str, values: Any) -> dict[str, Any]:
     return plain
 
 
+_SELECTS: dict[str, tuple[list[str], Select[Any]]] = {}
+
+
+def _select(kind: str) -> tuple[list[str], Select[Any]]:
+    """The fields of `kind` and a SELECT of them and the digest by `id IN :ids` (built once)."""
+    found = _SELECTS.get(kind)
+    if found is None:
+        table = RECORD_TABLES[kind]
+        names = [f.name for f in KIND_BY_NAME[kind].fields]
+        stmt: Select[Any] = select(*(table.c[n] for n in names), table.c[DIGEST]).where(
+            table.c.id.in_(bindparam("ids", expanding=True))
+        )
+        found = _SELECTS[kind] = (names, stmt)
+    return found
+
+
 def _load(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
     """The stored records of `keys`: one query per kind and CHUNK ids."""
     by_kind: dict[str, list[str]] = {}
@@ -105,12 +121,9 @@ def _load(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str],
         by_kind.setdefault(kind, []).append(rid)
     found: dict[tuple[str, str], _Stored] = {}
     for kind, ids in by_kind.items():
-        table = RECORD_TABLES[kind]
-        names = [f.name for f in KIND_BY_NAME[kind].fields]
-        cols = [table.c[n] for n in names]
+        names, stmt = _select(kind)
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            for row in conn.execute(select(*cols, table.c[DIGEST]).where(table.c.id.in_(chunk))):
+            for row in conn.execute(stmt, {"ids": ids[start : start + CHUNK]}):
                 values = dict(zip(names, row[:-1], strict=True))
                 found[(kind, values["id"])] = _Stored(kind, values, row[-1])
     return found

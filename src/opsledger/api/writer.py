@@ -172,8 +172,7 @@ class Writer:
                             return
         finally:
             if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+                _discard(conn)
 
     def _drain(self, first: Job | object) -> tuple[list[Job], bool]:
         """The first job and every job waiting behind it, within the batch limits."""
@@ -217,8 +216,7 @@ class Writer:
                 self._transaction(conn, jobs)
         except Exception as exc:  # noqa: BLE001 - answered to the request as a 500
             if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+                _discard(conn)
             if len(jobs) > 1:
                 return None, False
             jobs[0].outcome = exc
@@ -282,6 +280,16 @@ class Writer:
     def _refuse(conn: Connection, job: Job, status: int, reason: str) -> None:
         log_rejected(conn, job.name, status, reason, job.body, job.remote)
         job.outcome = Logged(status, reason)
+
+
+def _discard(conn: Connection) -> None:
+    """Close the writer's connection for good, not back into the pool: the pool may have
+    been disposed of meanwhile (an app's engine at the end of a test), and a connection left
+    in a dropped pool is only closed by the garbage collector."""
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _answer(jobs: list[Job]) -> None:
