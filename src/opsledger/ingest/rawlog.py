@@ -1,7 +1,7 @@
 """The raw input log: every accepted input line, kept append-only in compressed chunks.
 
 An import writes the lines that changed the ledger in chunks (`raw_chunks`: one row per batch
-of up to a few thousand lines, zlib-compressed, with the import, the form of the lines and the
+of up to a few thousand lines, Zstandard-compressed, with the import, the form of the lines and the
 vendor payload they came from). A record row points at the line of its current version
 (`_raw`, `_line`); `record_versions` points at the lines of the versions that later imports
 replaced. Replaying every chunk in order re-derives all of it (`opsledger rebuild`).
@@ -9,10 +9,10 @@ replaced. Replaying every chunk in order re-derives all of it (`opsledger rebuil
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import zstandard
 from sqlalchemy import Connection, insert, select, update
 
 from opsledger.errors import NotFoundError
@@ -28,18 +28,21 @@ from opsledger.records.tables import (
     record_versions,
 )
 
-LEVEL = 1  # zlib level: most of the saving at a fraction of the time of the default level
+# Chunks are Zstandard frames, level 1: a third of zlib's time (level 1) for smaller output
+# (91 MB of benchmark JSON Lines in 9.6 MB).
+_COMPRESS = zstandard.ZstdCompressor(level=1)
+_DECOMPRESS = zstandard.ZstdDecompressor()
 
 
 def encode(lines: list[str]) -> bytes:
     for line in lines:
         if "\n" in line:  # cannot happen for input read line by line; guard the format
             raise ValueError("a raw input line cannot hold a line break")
-    return zlib.compress("\n".join(lines).encode("utf-8"), LEVEL)
+    return _COMPRESS.compress("\n".join(lines).encode("utf-8"))
 
 
 def decode(body: bytes) -> list[str]:
-    return zlib.decompress(body).decode("utf-8").split("\n")
+    return _DECOMPRESS.decompress(body).decode("utf-8").split("\n")
 
 
 def new_chunk(

@@ -117,7 +117,7 @@ KINDS: tuple[Kind, ...] = (
             # opsledger's own additions, filled by connectors
             Field("annotations", O),
             Field("generator_url"),
-            Field("fingerprint", index=True),
+            Field("fingerprint"),  # not indexed: nothing looks alerts up by it (ids carry it)
         ),
         order=(("resolved_at", "fired_at"), ("acknowledged_at", "fired_at")),
     ),

@@ -71,7 +71,7 @@ Index("ix_backup_runs_job_started_at", RECORD_TABLES["backup_run"].c.job,
       RECORD_TABLES["backup_run"].c.started_at, RECORD_TABLES["backup_run"].c.status)
 
 # The raw input log, append-only: the accepted input lines of an import, a chunk of lines per row
-# (zlib-compressed UTF-8, lines joined by "\n"; a JSON Lines line verbatim, a CSV row as a JSON
+# (Zstandard-compressed UTF-8, lines joined by "\n"; a JSON Lines line verbatim, a CSV row as a JSON
 # object of its cells). Every record row points at the line of its current version (_raw,
 # _line); `record_versions` points at the lines of the versions it replaced.
 raw_chunks = Table(
