@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, String, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, select
 
 from opsledger.core.cron import parse, ticks
 from opsledger.core.types import from_epoch_us
@@ -48,34 +48,36 @@ def _met(runs: np.ndarray[Any, Any], tick_us: np.ndarray[Any, Any], window: int)
     return out
 
 
-def _window_filter(ctx: Ctx, q: Select[Any], scheduled_ids: Select[Any], window: int
-                   ) -> Select[Any]:
-    """Runs of scheduled jobs that can meet a tick of the period: started in
-    [start, end + window), in scope."""
-    rr = T["backup_run"].c
+def _window_filter(ctx: Ctx, q: Select[Any], window: int) -> Select[Any]:
+    """Runs that can meet a tick of the period or count as recorded runs: started in
+    [start, end + window), in scope. `job IN (the distinct jobs of the runs)` selects no
+    fewer runs; it lets SQLite read the (job, started_at, status) index job by job."""
+    runs = T["backup_run"]
+    rr, other = runs.c, runs.alias("r2").c
     return where(q.where(
-        rr.job.in_(scheduled_ids),
+        rr.job.in_(select(other.job).distinct()),
         rr.started_at >= ctx.period.start,
         rr.started_at < ctx.period.end + timedelta(microseconds=window)),
         ctx.through(rr.job, "backup_job"))
 
 
-def runs_by_job(ctx: Ctx, scheduled_ids: Select[Any], window: int) -> dict[str, Runs]:
-    """Each scheduled job's runs of the window. Without --explain the database aggregates them
-    into one string per job, start * 2 + success, so that no Python object is made per run;
-    with --explain the runs come as rows, ids included."""
+def runs_by_job(ctx: Ctx, window: int) -> dict[str, Runs]:
+    """Each job's runs of the window, whatever the job (scheduled, unscheduled, unknown).
+    Without --explain the database aggregates them into one string per job,
+    start * 2 + success, so that no Python object is made per run; with --explain the runs
+    come as rows, ids included."""
     rr = T["backup_run"].c
     ok: ColumnElement[int] = case((rr.status == "success", 1), else_=0)
     out: dict[str, Runs] = {}
     if not ctx.explain:
         packed = cast(ctx.ts(rr.started_at) * 2 + ok, String)
         q = select(rr.job, func.aggregate_strings(packed, ",")).group_by(rr.job)
-        for job_id, text in ctx.conn.execute(_window_filter(ctx, q, scheduled_ids, window)).all():
+        for job_id, text in ctx.conn.execute(_window_filter(ctx, q, window)).all():
             values = np.sort(np.array(text.split(","), dtype=np.int64))
             out[job_id] = Runs(values >> 1, (values & 1).astype(bool))
         return out
     q = select(rr.job, ctx.ts(rr.started_at), ok, rr.id).order_by(rr.job, rr.started_at, rr.id)
-    rows = ctx.conn.execute(_window_filter(ctx, q, scheduled_ids, window)).all()
+    rows = ctx.conn.execute(_window_filter(ctx, q, window)).all()
     pos = 0
     while pos < len(rows):
         job_id, end = rows[pos][0], pos
@@ -89,25 +91,6 @@ def runs_by_job(ctx: Ctx, scheduled_ids: Select[Any], window: int) -> dict[str, 
     return out
 
 
-def _unscheduled(ctx: Ctx) -> list[tuple[str, str]]:
-    """(id, status) of the period's runs of jobs without a schedule, and of unknown jobs when
-    the scope is not narrowed (a narrowed scope reaches runs only through their job). The
-    runs are selected by job, through the index on it, not by walking every run of the
-    period; unknown jobs are looked for first (usually there are none)."""
-    jobs, runs = T["backup_job"], T["backup_run"]
-    rr, other = runs.c, runs.alias("r2").c
-    cond: ColumnElement[bool] = rr.job.in_(select(jobs.c.id).where(jobs.c.schedule.is_(None)))
-    if not ctx.scope.narrowed:  # distinct jobs of the runs first, then the unknown among them
-        ran = select(other.job).distinct().subquery()
-        unknown = select(ran.c.job).where(ran.c.job.not_in(select(jobs.c.id)))
-        if ctx.conn.execute(unknown.limit(1)).first() is not None:
-            cond = or_(cond, rr.job.in_(unknown))
-    q = select(rr.id, rr.status).where(
-        cond, rr.started_at >= ctx.period.start, rr.started_at < ctx.period.end)
-    rows = ctx.conn.execute(where(q, ctx.through(rr.job, "backup_job"))).all()
-    return [(r[0], r[1]) for r in rows]
-
-
 def backup_success(ctx: Ctx) -> Outcome:
     jobs_t, runs_t = T["backup_job"], T["backup_run"]
     window = ctx.policy.backups.tick_window_minutes * US_PER_MIN
@@ -116,21 +99,21 @@ def backup_success(ctx: Ctx) -> Outcome:
         select(jobs_t.c.id, jobs_t.c.schedule, ctx.ts(jobs_t.c.since)).where(
             jobs_t.c.schedule.is_not(None)),
         ctx.by_service(jobs_t.c.service))).all()
-    scheduled_ids = select(jobs_t.c.id).where(jobs_t.c.schedule.is_not(None))
     # a job's first recorded run matters only when it has no `since`
-    without_since = scheduled_ids.where(jobs_t.c.since.is_(None))
+    without_since = select(jobs_t.c.id).where(
+        jobs_t.c.schedule.is_not(None), jobs_t.c.since.is_(None))
     first_runs: dict[str, int] = dict(ctx.conn.execute(
         select(runs_t.c.job, ctx.ts(func.min(runs_t.c.started_at)))
         .where(runs_t.c.job.in_(without_since)).group_by(runs_t.c.job)).all())
-    by_job = runs_by_job(ctx, scheduled_ids, window)
+    by_job = runs_by_job(ctx, window)
     expected = met = silent = 0
     ev: list[Evidence] = []
     for job_id, schedule, since in jobs:
+        runs = by_job.pop(job_id, _NO_RUNS)
         lo = _first_tick_us(since, first_runs.get(job_id), window)
         tick_us = ticks(parse(schedule), start if lo is None else max(start, lo), end)
         if tick_us.size == 0:
             continue
-        runs = by_job.get(job_id, _NO_RUNS)
         ok_arr = runs.starts[runs.success]
         hit = _met(ok_arr, tick_us, window)
         any_hit = _met(runs.starts, tick_us, window)
@@ -147,13 +130,20 @@ def backup_success(ctx: Ctx) -> Outcome:
                         f"tick {when}: " + ("only failed runs" if a else "no run (silent failure)"))
                 ev.append(Evidence("backup_job", job_id, "numerator" if h else "denominator",
                                    None, note))
-    # runs of jobs without a schedule (or of unknown jobs, when not narrowed) count as recorded
-    for rid, status in _unscheduled(ctx):
-        expected += 1
-        met += status == "success"
+    # what is left are runs of jobs without a schedule (or of unknown jobs, when not
+    # narrowed: a narrowed scope reaches runs only through their job); each run started in
+    # the period counts as recorded (the window's end reaches past the period for ticks)
+    for runs in by_job.values():
+        in_period = runs.starts < end
+        expected += int(in_period.sum())
+        met += int(runs.success[in_period].sum())
         if ctx.explain:
-            ev.append(Evidence("backup_run", rid, "numerator" if status == "success" else
-                               "denominator", None, f"unscheduled job, run {status}"))
+            for rid, ok, inside in zip(runs.ids or [], runs.success.tolist(),
+                                       in_period.tolist(), strict=True):
+                if inside:
+                    status = "success" if ok else "failed"
+                    ev.append(Evidence("backup_run", rid, "numerator" if ok else "denominator",
+                                       None, f"unscheduled job, run {status}"))
     extras = {"silent_failures": silent, "silent_failures_target": 0,
               "tick_window_hours": window / US_PER_HOUR}
     return Outcome(pct(met, expected), expected, extras, ev if ctx.explain else None)
