@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from opsledger.core.periods import Period
+from opsledger.core.periods import Period, parse_period
+from opsledger.kpis.engine import scorecard
+from opsledger.kpis.model import Scope
 from opsledger.kpis.policy import Policy
 from tests.conftest import load
-from tests.kpis.helpers import days, kpi, load_with_topology
+from tests.kpis.helpers import MIXED, days, kpi, load_with_topology
 from tests.kpis.test_backups import (
     CRON_RULES,
     SEVERAL_TICKS_AND_UNSCHEDULED,
@@ -167,3 +169,28 @@ def test_on_time_both_ways(engine: Engine) -> None:
     assert (50.0, 6) in seen  # w1 w4 w7 of six
     seen = same_both_ways(engine, "action_item_follow_through", PERIODS)
     assert (pytest.approx(100 / 3), 3) in seen  # ai1 of ai1 ai2 ai3
+
+
+def test_scorecard_shares_totals_without_changing_figures(engine: Engine) -> None:
+    """A scorecard reads the task-run totals once for toil and automation and the findings
+    once for both vulnerability KPIs (`Ctx.shared`); every figure, baseline and trend must
+    equal the KPI evaluated alone, and a different SLA policy must not reuse the totals."""
+    load_with_topology(engine, MIXED + ASSETS + VULNS)
+    policies = [Policy(), Policy.model_validate({"vulnerability_sla_days": {"critical": 7}})]
+    for pol in policies:
+        for when in ("2026-11", "2026-10"):
+            for scope in ({}, {"team": "ops"}, {"service": "shop"}):
+                with engine.connect() as conn:
+                    card = scorecard(conn, parse_period(when), Scope(**scope), pol, trend=2)
+                for item in card["kpis"]:
+                    alone = kpi(engine, item["id"], when, policy=pol, **scope).json
+                    assert {k: v for k, v in item.items() if k != "trend"} == alone
+                    for t in item["trend"]:
+                        back = kpi(engine, item["id"], t["period"], policy=pol, **scope)
+                        assert (t["value"], t["count"]) == (back.value, back.count)
+    # the shorter critical SLA changes patch compliance in November (tests/kpis/test_security)
+    with engine.connect() as conn:
+        cards = [scorecard(conn, parse_period("2026-11"), Scope(), p) for p in policies]
+    values = [{i["id"]: i["value"] for i in c["kpis"]}["patch_compliance_critical"]
+              for c in cards]
+    assert values[0] != values[1]

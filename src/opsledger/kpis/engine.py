@@ -51,9 +51,12 @@ def evaluate(
     scope: Scope,
     policy: Policy,
     explain: bool = False,
+    memo: dict[tuple[Any, ...], Any] | None = None,
 ) -> Figure:
+    """One KPI for a period and scope, with its target, baseline and status. KPIs evaluated
+    with the same `memo` (one scorecard) share totals that they both read."""
     with without_cyclic_gc():
-        return _evaluate(conn, kpi, period, scope, policy, explain)
+        return _evaluate(conn, kpi, period, scope, policy, explain, {} if memo is None else memo)
 
 
 @contextmanager
@@ -70,17 +73,16 @@ def without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _evaluate(
-    conn: Connection, kpi: Kpi, period: Period, scope: Scope, policy: Policy, explain: bool
-) -> Figure:
-    ctx = Ctx(conn, period, scope, policy, explain)
+def _evaluate(conn: Connection, kpi: Kpi, period: Period, scope: Scope, policy: Policy,
+              explain: bool, memo: dict[tuple[Any, ...], Any]) -> Figure:
+    ctx = Ctx(conn, period, scope, policy, explain, memo)
     outcome = kpi.compute(ctx)
     target = resolve_target(policy, kpi.id, kpi.target, _target_team(conn, scope), scope.service)
     baseline: dict[str, Any] | None = None
     base_value: float | None = None
     if target.op in ("+points", "lower_than_previous"):
         bp = period.year_earlier() if target.op == "+points" else period.same_length_before()
-        base_value = kpi.compute(Ctx(conn, bp, scope, policy)).value
+        base_value = kpi.compute(Ctx(conn, bp, scope, policy, memo=memo)).value
         baseline = {"period": bp.label, "value": base_value}
     st = "error" if outcome.error else status(outcome.value, target, base_value)
     if kpi.id == "backup_success_rate" and "silent_failures" in outcome.extras:
@@ -122,20 +124,22 @@ def scorecard(
         p = p.previous()
         previous.append(p)
     rows = []
+    memo: dict[tuple[Any, ...], Any] = {}
     with without_cyclic_gc():
         for kpi in kpis:
-            rows.append(_scorecard_item(conn, kpi, period, previous, scope, policy))
+            rows.append(_scorecard_item(conn, kpi, period, previous, scope, policy, memo))
     return {"period": period_json(period), "scope": scope.as_json(), "kpis": rows}
 
 
 def _scorecard_item(conn: Connection, kpi: Kpi, period: Period, previous: list[Period],
-                    scope: Scope, policy: Policy) -> dict[str, Any]:
-    item = evaluate(conn, kpi, period, scope, policy).as_json()
+                    scope: Scope, policy: Policy, memo: dict[tuple[Any, ...], Any]
+                    ) -> dict[str, Any]:
+    item = evaluate(conn, kpi, period, scope, policy, memo=memo).as_json()
     if previous:
         item["trend"] = [
             {"period": pp.label, "value": f.outcome.value, "status": f.status,
              "count": f.outcome.count}
             for pp in previous
-            for f in [evaluate(conn, kpi, pp, scope, policy)]
+            for f in [evaluate(conn, kpi, pp, scope, policy, memo=memo)]
         ]
     return item

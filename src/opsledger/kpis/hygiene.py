@@ -22,7 +22,8 @@ from opsledger.kpis.model import (
 from opsledger.records.tables import RECORD_TABLES as T
 
 
-def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
+def _windows(ctx: Ctx, severities: tuple[str, ...]) -> ColumnElement[bool]:
+    """Findings whose due time falls in the period, for these severities."""
     v = T["vulnerability"]
     sla = ctx.policy.sla_days()
     windows = [
@@ -34,14 +35,27 @@ def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
     # the union of the windows as one range too: the database then reads that range of the
     # first_seen index once instead of once per severity
     days = [sla[sev] for sev in severities]
-    in_period = and_(v.c.first_seen >= ctx.period.start - timedelta(days=max(days)),
-                     v.c.first_seen < ctx.period.end - timedelta(days=min(days)), or_(*windows))
+    return and_(v.c.first_seen >= ctx.period.start - timedelta(days=max(days)),
+                v.c.first_seen < ctx.period.end - timedelta(days=min(days)), or_(*windows))
+
+
+def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
+    v = T["vulnerability"]
+    sla = ctx.policy.sla_days()
     if not ctx.explain:
-        return _vuln_totals(ctx, severities, in_period)
+        by_sev = ctx.shared(("vulnerabilities", *sorted(sla.items())),
+                            lambda: _vuln_counts(ctx, tuple(sla)))
+        total = accepted = fixed = 0
+        for sev in severities:
+            n, a, f = by_sev.get(sev, (0, 0, 0))
+            total, accepted, fixed = total + n, accepted + a, fixed + f
+        counted = total - accepted
+        extras = {"fixed_in_time": fixed, "risk_accepted": accepted}
+        return Outcome(pct(fixed, counted), counted, extras)
     q = select(
         v.c.id, v.c.severity, ctx.ts(v.c.first_seen), ctx.ts(v.c.fixed_at),
         ctx.ts(v.c.accepted_until),
-    ).where(in_period)
+    ).where(_windows(ctx, severities))
     rows = ctx.conn.execute(where(q, ctx.through(v.c.asset, "asset"))).all()
     fixed = counted = accepted = 0
     ev: list[Evidence] = []
@@ -49,24 +63,22 @@ def _vulns(ctx: Ctx, severities: tuple[str, ...]) -> Outcome:
         due = first + sla[sev] * US_PER_DAY
         if until is not None and until >= due:
             accepted += 1
-            if ctx.explain:
-                ev.append(Evidence("vulnerability", vid, "excluded", None, "risk-accepted at due"))
+            ev.append(Evidence("vulnerability", vid, "excluded", None, "risk-accepted at due"))
             continue
         counted += 1
         ok = fixed_at is not None and fixed_at <= due
         fixed += ok
-        if ctx.explain:
-            ev.append(Evidence("vulnerability", vid, "numerator" if ok else "denominator", None,
-                               f"{sev}, due after {sla[sev]} days: "
-                               + ("fixed in time" if ok else "not fixed by due")))
+        ev.append(Evidence("vulnerability", vid, "numerator" if ok else "denominator", None,
+                           f"{sev}, due after {sla[sev]} days: "
+                           + ("fixed in time" if ok else "not fixed by due")))
     extras = {"fixed_in_time": fixed, "risk_accepted": accepted}
-    return Outcome(pct(fixed, counted), counted, extras, ev if ctx.explain else None)
+    return Outcome(pct(fixed, counted), counted, extras, ev)
 
 
-def _vuln_totals(ctx: Ctx, severities: tuple[str, ...], in_period: ColumnElement[bool]
-                 ) -> Outcome:
-    """What `_vulns` counts, counted in SQL: the same integer microseconds (`ctx.ts`) and the
-    same rules, as CASE expressions (a WHEN whose condition is NULL does not match)."""
+def _vuln_counts(ctx: Ctx, severities: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
+    """What `_vulns` counts, counted in SQL per severity: (findings, risk-accepted, fixed in
+    time and not accepted), with the same integer microseconds (`ctx.ts`) and the same rules
+    as CASE expressions (a WHEN whose condition is NULL does not match)."""
     v = T["vulnerability"]
     sla = ctx.policy.sla_days()
     due = ctx.ts(v.c.first_seen) + case(
@@ -74,15 +86,13 @@ def _vuln_totals(ctx: Ctx, severities: tuple[str, ...], in_period: ColumnElement
     accepted = and_(v.c.accepted_until.is_not(None), ctx.ts(v.c.accepted_until) >= due)
     in_time = and_(v.c.fixed_at.is_not(None), ctx.ts(v.c.fixed_at) <= due)
     q: Any = select(
+        v.c.severity,
         func.count(),
         func.sum(case((accepted, 1), else_=0)),
         func.sum(case((accepted, 0), (in_time, 1), else_=0)),
-    ).where(in_period)
-    row = ctx.conn.execute(where(q, ctx.through(v.c.asset, "asset"))).one()
-    total, accepted_n, fixed = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
-    counted = total - accepted_n
-    extras = {"fixed_in_time": fixed, "risk_accepted": accepted_n}
-    return Outcome(pct(fixed, counted), counted, extras)
+    ).where(_windows(ctx, severities)).group_by(v.c.severity)
+    rows = ctx.conn.execute(where(q, ctx.through(v.c.asset, "asset"))).all()
+    return {r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows}
 
 
 def patch_compliance(ctx: Ctx) -> Outcome:
@@ -160,7 +170,7 @@ def _task_totals(ctx: Ctx) -> tuple[int, int, float]:
 
 def automation_coverage(ctx: Ctx) -> Outcome:
     if not ctx.explain:
-        total, auto, _ = _task_totals(ctx)
+        total, auto, _ = ctx.shared(("task_runs",), lambda: _task_totals(ctx))
         return Outcome(pct(auto, total), total, {"automated": auto})
     rows = _task_runs(ctx)
     auto = sum(1 for _, a, _ in rows if a)
@@ -171,7 +181,7 @@ def automation_coverage(ctx: Ctx) -> Outcome:
 
 def toil_hours(ctx: Ctx) -> Outcome:
     if not ctx.explain:
-        total, _, minutes = _task_totals(ctx)
+        total, _, minutes = ctx.shared(("task_runs",), lambda: _task_totals(ctx))
         if total == 0:
             return Outcome(None, 0)
         hours = minutes / 60.0

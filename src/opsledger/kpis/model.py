@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, Select, String, cast, false, func, select
@@ -15,6 +15,8 @@ from opsledger.core.sql import epoch_us
 from opsledger.core.types import to_epoch_us
 from opsledger.kpis.policy import Policy, Target
 from opsledger.records.tables import RECORD_TABLES
+
+_T = TypeVar("_T")
 
 US_PER_MIN = 60_000_000
 US_PER_HOUR = 3_600_000_000
@@ -61,6 +63,19 @@ class Ctx:
     scope: Scope
     policy: Policy
     explain: bool = False
+    # shared by the KPIs of one scorecard (see `shared`)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def shared(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+        """`compute()` once for KPIs that read the same totals in one scorecard (toil and
+        automation read the same task runs, the two vulnerability KPIs the same findings).
+        The period's bounds and the scope are part of the key; `key` must name whatever
+        else the result depends on (policy values)."""
+        full = (*key, self.period.start, self.period.end, self.scope, self.explain)
+        if full not in self.memo:
+            self.memo[full] = compute()
+        result: _T = self.memo[full]
+        return result
 
     @property
     def start_us(self) -> int:
