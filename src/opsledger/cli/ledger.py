@@ -286,7 +286,9 @@ def demo_cmd(
                 yield item
 
         with engine.begin() as conn:
-            result = apply_items(conn, counted(), f"demo seed={seed} scale={scale}")
+            result = apply_items(
+                conn, counted(), f"demo seed={seed} scale={scale}", pipeline=True
+            )
     t = result.totals()
     err_console().print(
         f"demo: {t.inserted:,} inserted, {t.replaced:,} replaced, "

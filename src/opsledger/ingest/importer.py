@@ -1,35 +1,37 @@
-"""Applying records to the ledger: all-or-nothing per source, idempotent, raw input kept."""
+"""Applying records to the ledger: all-or-nothing per source, idempotent, raw input kept.
+
+Items are applied in batches. For each batch the importer looks up the stored digests of its
+ids (one query per kind), decides for every item whether it inserts, replaces or leaves a
+record unchanged, and hands the rows, the raw-log chunk and the replaced versions to the
+store. A large import (`pipeline=True`) stores each batch on a writer thread while the next
+batch is read and validated: SQLite's and the driver's work runs without the GIL (a
+multi-row statement is one driver step for hundreds of rows), so the two halves of an import
+use both cores. The connection is used by one thread at a time: the importer waits for the
+writer before it touches the database again.
+"""
 
 from __future__ import annotations
 
 import gc
-import hashlib
-from collections.abc import Callable, Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
-from opsledger.core.types import to_epoch_us
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import Item, Source, read_items
-from opsledger.records.spec import KIND_BY_NAME, FieldType
-from opsledger.records.tables import (
-    DIGEST,
-    IMPORT,
-    LINE,
-    RAW,
-    RECORD_TABLES,
-    imports,
-    raw_chunks,
-    record_versions,
-)
-from opsledger.records.validation import Record
+from opsledger.ingest.rows import digest, kind_sql
+from opsledger.records.tables import imports, raw_chunks, record_versions
+
+__all__ = ["BATCH", "ImportResult", "KindCounts", "apply_items", "digest", "import_source"]
 
 BATCH = 5000
+SWITCH_INTERVAL = 0.0002  # seconds; CPython's default is 0.005
 
 
 @dataclass
@@ -58,87 +60,6 @@ class ImportResult:
         return t
 
 
-def digest(record: Record) -> str:
-    """A digest of a normalised record's content (absent and null fields left out)."""
-    if None in record.values():
-        record = {k: v for k, v in record.items() if v is not None}
-    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
-
-
-def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
-    """Upsert whole rows given as dicts (every field of the kind and the bookkeeping columns)."""
-    if rows:
-        writer = _writer(conn, kind)
-        writer.write(conn, [[row.get(c) for c in writer.columns] for row in rows])
-
-
-@dataclass(frozen=True)
-class _Writer:
-    """The SQL of one kind's upsert and lookup, and how values go to the driver, prepared once
-    per dialect: the import's hot path talks to the driver directly."""
-
-    columns: tuple[str, ...]  # record fields, then DIGEST, IMPORT, RAW, LINE
-    upsert: str
-    lookup: str  # {marks} is replaced by the placeholders of the ids
-    mark: str
-    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
-
-    def write(self, conn: Connection, values: list[list[Any]]) -> None:
-        converters = self.converters
-        for row in values:
-            for i, conv in converters:
-                v = row[i]
-                if v is not None:
-                    row[i] = conv(v)
-        conn.exec_driver_sql(self.upsert, [tuple(row) for row in values])
-
-    def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:
-        for start in range(0, len(ids), 1000):
-            part = ids[start : start + 1000]
-            sql = self.lookup.format(marks=",".join([self.mark] * len(part)))
-            yield from conn.exec_driver_sql(sql, tuple(part))
-
-
-_WRITERS: dict[tuple[str, str], _Writer] = {}
-
-
-def _writer(conn: Connection, kind: str) -> _Writer:
-    dialect = conn.dialect.name
-    found = _WRITERS.get((dialect, kind))
-    if found is not None:
-        return found
-    spec = KIND_BY_NAME[kind]
-    table = RECORD_TABLES[kind]
-    columns = (*spec.field_names, DIGEST, IMPORT, RAW, LINE)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    names = ", ".join(f'"{c}"' for c in columns)
-    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
-    upsert = (
-        f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))}) '
-        f'ON CONFLICT ("id") DO UPDATE SET {sets}'
-    )
-    lookup = (
-        f'SELECT "id", "{DIGEST}", "{IMPORT}", "{RAW}", "{LINE}" FROM "{table.name}" '
-        'WHERE "id" IN ({marks})'
-    )
-    converters: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, f in enumerate(spec.fields):
-        if f.type is FieldType.DATETIME and dialect != "postgresql":
-            converters.append((i, to_epoch_us))
-        elif f.type is FieldType.OBJECT:
-            converters.append((i, _json_text))
-        elif f.type is FieldType.DATE and dialect != "postgresql":
-            converters.append((i, date.isoformat))
-    writer = _Writer(columns, upsert, lookup, mark, tuple(converters))
-    _WRITERS[(dialect, kind)] = writer
-    return writer
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 class _State(NamedTuple):
     """A record as it stands: digest, import, and its raw line (chunk seq, line)."""
 
@@ -160,6 +81,7 @@ class _Applier:
         lenient: bool,
         inbound_id: int | None = None,
         replay: bool = False,
+        pipeline: bool = False,
     ) -> None:
         self.conn = conn
         self.import_id = import_id
@@ -169,6 +91,27 @@ class _Applier:
         self.pending: list[Item] = []
         self.pointers: list[tuple[int, int] | None] = []
         self.counts: dict[str, KindCounts] = {}
+        self._writer = ThreadPoolExecutor(1, "opsledger-import") if pipeline else None
+        self._stored: Future[None] | None = None
+
+    def wait(self) -> None:
+        """Wait until the writer has stored what it was given (its error is raised here)."""
+        if self._stored is not None:
+            stored, self._stored = self._stored, None
+            stored.result()
+
+    def close(self, failing: bool = False) -> None:
+        """Wait for the writer and stop it; when the import is failing anyway, the writer's own
+        error (if any) is dropped, the caller's transaction is rolled back either way."""
+        try:
+            self.wait()
+        except BaseException:
+            if not failing:
+                raise
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
 
     def add(self, item: Item, pointer: tuple[int, int] | None = None) -> None:
         self.pending.append(item)
@@ -191,7 +134,7 @@ class _Applier:
             ids.add(item.record["id"])
         state: dict[tuple[str, str], _State] = {}
         for kind, ids in wanted.items():
-            for rid, dig, imp, raw, line in _writer(self.conn, kind).states(self.conn, list(ids)):
+            for rid, dig, imp, raw, line in kind_sql(self.conn, kind).states(self.conn, list(ids)):
                 state[(kind, rid)] = _State(dig, imp, raw, line)
         return state
 
@@ -216,15 +159,14 @@ class _Applier:
 
     def apply(self, items: list[Item], pointers: list[tuple[int, int] | None] | None) -> None:
         """Apply a batch of items (in a rebuild, with the raw line each one comes from)."""
-        conn = self.conn
+        self.wait()
         state = self._lookup(items)
-        rows: dict[tuple[str, str], list[Any]] = {}  # the new row of each record changed
+        rows: dict[tuple[str, str], tuple[str, Any, _State]] = {}  # each record changed
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
         dropped: list[int] = []  # record_versions rows that are current again
         chunks: dict[str, tuple[int, list[str]]] = {}  # form -> (seq, lines) of this batch
         all_counts = self.counts
         import_id = self.import_id
-        fields: dict[str, tuple[str, ...]] = {}
         for n, item in enumerate(items):
             kind, record = item.kind, item.record
             key = (kind, record["id"])
@@ -232,7 +174,6 @@ class _Applier:
             counts = all_counts.get(kind)
             if counts is None:
                 counts = all_counts[kind] = KindCounts()
-                fields[kind] = _writer(conn, kind).columns[:-4]
             old = state.get(key)
             new = None
             if old is None:
@@ -265,14 +206,30 @@ class _Applier:
                 seq, line = chunk[0], len(chunk[1])
                 chunk[1].append(item.payload)
             st = state[key] = new if new is not None else _State(dig, import_id, seq, line)
-            row = list(map(record.get, fields.get(kind) or _writer(conn, kind).columns[:-4]))
-            row += st
-            rows[key] = row
-        self._store(rows, chunks, replaced, dropped)
+            rows[key] = (kind, record, st)
+        statements = self._statements(rows)
+        if self._writer is None:
+            self._store(statements, chunks, replaced, dropped)
+        else:
+            self._stored = self._writer.submit(self._store, statements, chunks, replaced, dropped)
+
+    def _statements(self, rows: dict[tuple[str, str], tuple[str, Any, _State]]
+                    ) -> list[tuple[str, Any]]:
+        """The upserts of the changed records, ready for the driver."""
+        by_kind: dict[str, list[list[Any]]] = {}
+        for kind, record, st in rows.values():
+            kind_rows = by_kind.get(kind)
+            if kind_rows is None:
+                kind_rows = by_kind[kind] = []
+            kind_rows.append(kind_sql(self.conn, kind).row(record, st))
+        statements: list[tuple[str, Any]] = []
+        for kind, kind_rows in by_kind.items():
+            statements += kind_sql(self.conn, kind).statements(kind_rows)
+        return statements
 
     def _store(
         self,
-        rows: dict[tuple[str, str], list[Any]],
+        statements: list[tuple[str, Any]],
         chunks: dict[str, tuple[int, list[str]]],
         replaced: dict[tuple[str, str], dict[str, Any]],
         dropped: list[int],
@@ -280,14 +237,8 @@ class _Applier:
         conn = self.conn
         for seq, lines in chunks.values():
             fill_chunk(conn, seq, lines)
-        by_kind: dict[str, list[list[Any]]] = {}
-        for (kind, _), row in rows.items():
-            kind_rows = by_kind.get(kind)
-            if kind_rows is None:
-                kind_rows = by_kind[kind] = []
-            kind_rows.append(row)
-        for kind, kind_rows in by_kind.items():
-            _writer(conn, kind).write(conn, kind_rows)
+        for sql, params in statements:
+            conn.exec_driver_sql(sql, params)
         if replaced:
             conn.execute(insert(record_versions), list(replaced.values()))
         if dropped:
@@ -303,8 +254,11 @@ def apply_items(
     source: str,
     lenient: bool = False,
     inbound_id: int | None = None,
+    pipeline: bool = False,
 ) -> ImportResult:
-    """Apply items inside the caller's transaction (the caller commits or rolls back)."""
+    """Apply items inside the caller's transaction (the caller commits or rolls back).
+    `pipeline`: store each batch on a writer thread while the next one is read (for large
+    imports; see the module's docstring)."""
     inserted = conn.execute(
         insert(imports).values(
             source=source,
@@ -316,15 +270,24 @@ def apply_items(
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
-    applier = _Applier(conn, import_id, lenient, inbound_id)
+    applier = _Applier(conn, import_id, lenient, inbound_id, pipeline=pipeline)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()
+    # the writer thread takes the GIL back after each driver step: let it have it promptly
+    interval = sys.getswitchinterval()
+    if pipeline:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+    failing = True
     try:
         it = iter(items)
         while batch := list(islice(it, BATCH)):
             applier.apply(batch, None)
+        failing = False
     finally:
+        applier.close(failing)
+        if pipeline:
+            sys.setswitchinterval(interval)
         if collecting:
             gc.enable()
     result = ImportResult(source, import_id, applier.counts)
@@ -350,5 +313,7 @@ def import_source(
     lenient: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    return apply_items(conn, read_items(src, lenient, progress), src.name, lenient)
+    return apply_items(
+        conn, read_items(src, lenient, progress), src.name, lenient, pipeline=True
+    )
 

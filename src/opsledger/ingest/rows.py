@@ -1,0 +1,126 @@
+"""Record rows as the database driver takes them, for the import's hot path.
+
+Per kind and dialect, prepared once: the upsert (one row, and many rows in one statement),
+the lookup of stored digests and raw-line pointers by id, and how each value goes to the driver
+(timestamps to epoch microseconds on SQLite, objects to JSON text, dates to ISO text on
+SQLite). A multi-row statement costs the driver one step for a few hundred rows, which also
+lets a writer thread run SQLite's work without the GIL while the importer validates (see
+importer.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from opsledger.core.types import to_epoch_us
+from opsledger.records.spec import KIND_BY_NAME, FieldType
+from opsledger.records.tables import DIGEST, IMPORT, LINE, RAW, RECORD_TABLES
+from opsledger.records.validation import Record
+
+MAX_PARAMS = 30_000  # SQLite allows 32,766 bound values a statement, PostgreSQL 65,535
+MAX_ROWS = 500
+
+
+def digest(record: Record) -> str:
+    """A digest of a normalised record's content (absent and null fields left out)."""
+    if None in record.values():
+        record = {k: v for k, v in record.items() if v is not None}
+    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True)
+class KindSQL:
+    """One kind's prepared SQL and value conversion for one dialect."""
+
+    fields: tuple[str, ...]  # the record fields; a row adds DIGEST, IMPORT, RAW, LINE
+    upsert: str  # one row
+    upsert_many: str  # `per_statement` rows
+    per_statement: int
+    lookup: str  # {marks} is replaced by the placeholders of the ids
+    mark: str
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def row(self, record: Record, bookkeeping: tuple[str, int, int, int]) -> list[Any]:
+        """The driver values of a record (digest, import, raw chunk and line appended)."""
+        row = list(map(record.get, self.fields))
+        for i, conv in self.converters:
+            v = row[i]
+            if v is not None:
+                row[i] = conv(v)
+        row += bookkeeping
+        return row
+
+    def statements(self, rows: list[list[Any]]) -> list[tuple[str, Any]]:
+        """(sql, parameters) that upsert `rows`: full multi-row statements, then one
+        executemany of the rest (a list of tuples)."""
+        out: list[tuple[str, Any]] = []
+        n = self.per_statement
+        full = len(rows) - len(rows) % n
+        for start in range(0, full, n):
+            flat = tuple([v for row in rows[start : start + n] for v in row])
+            out.append((self.upsert_many, flat))
+        if full < len(rows):
+            out.append((self.upsert, [tuple(row) for row in rows[full:]]))
+        return out
+
+    def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:
+        """(id, digest, import, raw, line) of the stored records among `ids`."""
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            sql = self.lookup.format(marks=",".join([self.mark] * len(part)))
+            yield from conn.exec_driver_sql(sql, tuple(part))
+
+
+_PREPARED: dict[tuple[str, str], KindSQL] = {}
+
+
+def kind_sql(conn: Connection, kind: str) -> KindSQL:
+    dialect = conn.dialect.name
+    found = _PREPARED.get((dialect, kind))
+    if found is not None:
+        return found
+    spec = KIND_BY_NAME[kind]
+    table = RECORD_TABLES[kind]
+    columns = (*spec.field_names, DIGEST, IMPORT, RAW, LINE)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    per_statement = max(1, min(MAX_ROWS, MAX_PARAMS // len(columns)))
+
+    def upsert(rows: int) -> str:
+        return (
+            f'INSERT INTO "{table.name}" ({names}) VALUES {", ".join([one] * rows)} '
+            f'ON CONFLICT ("id") DO UPDATE SET {sets}'
+        )
+
+    lookup = (
+        f'SELECT "id", "{DIGEST}", "{IMPORT}", "{RAW}", "{LINE}" FROM "{table.name}" '
+        'WHERE "id" IN ({marks})'
+    )
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, f in enumerate(spec.fields):
+        if f.type is FieldType.DATETIME and dialect != "postgresql":
+            converters.append((i, to_epoch_us))
+        elif f.type is FieldType.OBJECT:
+            converters.append((i, _json_text))
+        elif f.type is FieldType.DATE and dialect != "postgresql":
+            converters.append((i, date.isoformat))
+    prepared = KindSQL(
+        spec.field_names, upsert(1), upsert(per_statement), per_statement, lookup, mark,
+        tuple(converters),
+    )
+    _PREPARED[(dialect, kind)] = prepared
+    return prepared

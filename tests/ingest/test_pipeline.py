@@ -1,0 +1,107 @@
+"""Large imports store each batch on a writer thread, with multi-row statements: the result is
+the one of the plain path, and a failure on either side leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from opsledger.ingest import importer, rows
+from opsledger.records.tables import RECORD_TABLES, imports
+from tests.ingest.test_import import snapshot
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 40 items and statements of 7 rows, so that a few hundred records take
+    every path: several batches in flight, full multi-row statements and a remainder."""
+    monkeypatch.setattr(importer, "BATCH", 40)
+    monkeypatch.setattr(rows, "MAX_ROWS", 7)
+    monkeypatch.setattr(rows, "_PREPARED", {})
+
+
+def records(n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"kind": "team", "id": f"t{i}", "name": f"T{i}"} for i in range(5)]
+    for i in range(n):
+        out.append({
+            "kind": "alert", "id": f"a{i}", "name": f"Rule{i % 9}", "service": f"s{i % 4}",
+            "severity": "warning", "fired_at": f"2026-10-01T{i % 24:02d}:{i % 60:02d}:00Z",
+            "resolved_at": f"2026-10-02T03:{i % 60:02d}:00+02:00", "labels": {"n": i},
+        })
+        if i % 50 == 0:  # an id again, later in the file: the last one wins
+            out.append({"kind": "team", "id": f"t{i % 5}", "name": f"again {i}"})
+    return out
+
+
+def write(path: Path, recs: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    return path
+
+
+def test_pipelined_import_equals_the_plain_path(
+    cli: Any, engine: Engine, tmp_path: Path, small_batches: None
+) -> None:
+    recs = records(333)
+    code, _, err = cli("import", str(write(tmp_path / "a.jsonl", recs)))  # pipelined
+    assert code == 0, err
+    piped = snapshot(engine)
+    with engine.connect() as conn:
+        alerts = {r.id: r for r in conn.execute(select(RECORD_TABLES["alert"]))}
+        teams = {r.id: r.name for r in conn.execute(select(RECORD_TABLES["team"]))}
+    assert len(alerts) == 333
+    assert alerts["a7"].labels == {"n": 7}
+    assert alerts["a7"].resolved_at.isoformat() == "2026-10-02T01:07:00+00:00"  # in UTC
+    last = {r["id"]: r["name"] for r in recs if r["kind"] == "team"}  # the last one wins
+    assert teams == last
+    assert teams["t0"] == "again 300"
+    # the plain path (a rebuild applies the same lines without a writer thread)
+    assert cli("rebuild")[0] == 0
+    assert snapshot(engine) == piped
+    # and importing it again changes nothing
+    assert cli("import", str(write(tmp_path / "a.jsonl", recs)))[0] == 0
+    assert snapshot(engine) == piped
+
+
+def test_bad_line_after_stored_batches_leaves_nothing(
+    cli: Any, engine: Engine, tmp_path: Path, small_batches: None
+) -> None:
+    threads = threading.active_count()
+    recs = records(300)
+    bad = write(tmp_path / "bad.jsonl", recs)
+    with bad.open("a", encoding="utf-8") as fh:
+        fh.write('{"kind":"alert","id":"x","name":"X","fired_at":"2026-10-01T00:00:00"}\n')
+    code, _, err = cli("import", str(bad))
+    assert code == 2
+    assert f"line {len(recs) + 1}" in err and "fired_at" in err
+    with engine.connect() as conn:
+        for table in (RECORD_TABLES["alert"], RECORD_TABLES["team"], imports):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+    assert threading.active_count() == threads  # the writer thread is gone
+
+
+def test_writer_failure_fails_the_import(
+    engine: Engine, tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsledger.ingest.importer import import_source
+    from opsledger.ingest.reader import open_source
+
+    calls = {"n": 0}
+    store = importer._Applier._store
+
+    def failing(self: Any, *args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full")
+        store(self, *args)
+
+    monkeypatch.setattr(importer._Applier, "_store", failing)
+    path = write(tmp_path / "w.jsonl", records(300))
+    with pytest.raises(RuntimeError, match="disk full"), engine.begin() as conn:
+        import_source(conn, open_source(str(path)))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(imports)).scalar_one() == 0
