@@ -25,7 +25,6 @@ one SAVEPOINT each (api/writer.py).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,7 +34,7 @@ from sqlalchemy import Connection, Select, bindparam, insert, select
 from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult, KindCounts, apply_items, digest
-from opsledger.ingest.inbound import storable_text
+from opsledger.ingest.inbound import record_line, storable_text
 from opsledger.ingest.reader import Item
 from opsledger.kpis.policy import Policy
 from opsledger.records.spec import KIND_BY_NAME
@@ -146,8 +145,8 @@ def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
         )
     items: list[Item] = []
     for n, rec in enumerate(merged.values(), 1):  # as ingest.inbound.ingest_records
-        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
         try:
+            line = record_line(rec)
             kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
         except RecordError as exc:
             payload.error = exc

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
-from opsledger.errors import UsageError
+from opsledger.errors import RecordError, UsageError
 from opsledger.ingest.importer import ImportResult, apply_items
 from opsledger.ingest.reader import Item
 from opsledger.kpis.policy import Policy
@@ -113,7 +114,7 @@ def ingest_records(
         records = merge_updates(conn, records, connector.merge)
     items = []
     for n, rec in enumerate(records, 1):
-        line = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+        line = record_line(rec)
         kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
         items.append(Item(kind, record, "json", line))
     inbound_id = conn.execute(
@@ -130,6 +131,16 @@ def ingest_records(
 
         auto_open(conn, policy, [r for r in records if r.get("kind") == "alert"])
     return result
+
+
+def record_line(rec: NativeRecord) -> str:
+    """A connector's record as the JSON line that is validated and kept in the raw log
+    (compact, UTF-8 text as is; orjson). An integer over 64 bits is refused; NaN and
+    infinities (which Python's JSON reader accepts in a vendor payload) become null."""
+    try:
+        return orjson.dumps(rec).decode()
+    except TypeError as exc:
+        raise RecordError("payload", f"record {rec.get('id')!r}", None, str(exc)) from None
 
 
 def storable_text(value: str) -> str:
