@@ -15,14 +15,14 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def to_epoch_us(value: datetime) -> int:
     """Exact microseconds since the epoch of an aware datetime."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: a timestamp needs a UTC offset")
-    return (value - EPOCH) // _MICROSECOND
+    return (value - EPOCH) // MICROSECOND
 
 
 def from_epoch_us(value: int) -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, NotRequired, Required, Union
@@ -124,6 +125,9 @@ def _union_adapter(lenient: bool) -> TypeAdapter[Any]:
     return TypeAdapter(union)
 
 
+_JSON_VALIDATE: dict[bool, Callable[[bytes | str], Any]] = {}
+
+
 @cache
 def _kind_adapter(kind_name: str, lenient: bool) -> TypeAdapter[Any]:
     return TypeAdapter(schema_for(kind_name, lenient))
@@ -204,8 +208,11 @@ def validate_json_partial(
 ) -> tuple[str, Record]:
     """Validate one JSON Lines record. Returns (kind, record) where the record holds only the
     fields the line gave (absent fields are absent, not None): the importer's fast path."""
+    validate = _JSON_VALIDATE.get(lenient)
+    if validate is None:  # the schema validator itself: no wrapper call a line
+        validate = _JSON_VALIDATE[lenient] = _union_adapter(lenient).validator.validate_json
     try:
-        record: Record = _union_adapter(lenient).validate_json(line)
+        record: Record = validate(line)
     except ValidationError as exc:
         raise _describe(exc, source, location) from None
     kind: str = record.pop("kind")
