@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from opsledger.core.db import alembic_config, make_engine
 from opsledger.ingest.importer import digest
@@ -153,5 +154,32 @@ def test_raw_events_become_chunks_and_back(blank_url: str) -> None:
             (2, "team", "t1", "json", T1_NEW),
             (3, "team", "t2", "csv", json.dumps(T2_CSV)),
         ]
+    finally:
+        engine.dispose()
+
+
+def test_a_failing_migration_changes_nothing(blank_url: str) -> None:
+    """Migrations run in one transaction, DDL included (on SQLite too): when 0006 fails half
+    way (a CSV raw event that is not JSON), the database is left at 0004 as it was."""
+    engine = make_engine(blank_url)
+    try:
+        _to(engine, "0004")
+        _old_ledger(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO raw_events (import_id, kind, record_id, format, lenient, "
+                     "payload, digest) VALUES (3, 'team', 't9', 'csv', false, 'not json', 'x')")
+            )
+        with pytest.raises(json.JSONDecodeError):
+            _to(engine, "head")
+        with engine.connect() as conn:
+            tables = set(sa_inspect(conn).get_table_names())
+            team_columns = {c["name"] for c in sa_inspect(conn).get_columns("teams")}
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            events = conn.execute(text("SELECT count(*) FROM raw_events")).scalar_one()
+        assert version == "0004"
+        assert "raw_chunks" not in tables and "record_versions" not in tables
+        assert "_raw" not in team_columns
+        assert events == 5
     finally:
         engine.dispose()

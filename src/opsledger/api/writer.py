@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
 from opsledger.access import TokenCache, active_token_hashes
 from opsledger.api.batch import Payload, apply_batch, batchable
@@ -79,17 +79,7 @@ def writer_engine(engine: Engine) -> Engine:
     implicit transaction handling, which breaks SAVEPOINT, is off)."""
     if engine.dialect.name != "sqlite":
         return engine
-    own = make_engine(engine.url.render_as_string(hide_password=False))
-
-    @event.listens_for(own, "connect")
-    def _manual(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(own, "begin")
-    def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return own
+    return make_engine(engine.url.render_as_string(hide_password=False), "BEGIN IMMEDIATE")
 
 
 class Writer:

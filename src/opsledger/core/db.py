@@ -51,8 +51,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url` (sqlite:///path or postgresql+psycopg://...)."""
+def _explicit_transactions(engine: Engine, begin: str) -> None:
+    """SQLite transactions that SQLAlchemy begins and ends, DDL included: pysqlite's own
+    handling starts a transaction only before INSERT/UPDATE/DELETE, so a CREATE or ALTER
+    (a migration) would be committed at once and a failing migration left half applied.
+    (SQLAlchemy's recipe for pysqlite: the driver in autocommit mode, BEGIN emitted here.)"""
+
+    @event.listens_for(engine, "connect")
+    def _manual(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+
+def make_engine(url: str, sqlite_begin: str = "BEGIN") -> Engine:
+    """An engine for `url` (sqlite:///path or postgresql+psycopg://...). On SQLite every
+    transaction starts with `sqlite_begin` (`BEGIN IMMEDIATE` takes the write lock at once)."""
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy raises several types here
@@ -64,6 +80,7 @@ def make_engine(url: str) -> Engine:
         _sqlite_adapters()
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
+        _explicit_transactions(engine, sqlite_begin)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":

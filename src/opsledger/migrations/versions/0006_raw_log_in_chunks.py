@@ -153,15 +153,16 @@ def _move_events() -> None:
                   raw_events.c.payload).order_by(raw_events.c.seq),
         execution_options={"yield_per": 5000},
     )
-    for seq, import_id, fmt, lenient, inbound_id, kind, payload in rows:
-        key = (import_id, fmt, bool(lenient), inbound_id)
-        if key != group or len(lines) >= CHUNK:
-            flush()
-            group = key
-        if fmt == "csv":  # a CSV row's raw form now carries its kind
-            payload = json.dumps({"kind": kind, **json.loads(payload)}, ensure_ascii=False)
-        seqs.append(int(seq))
-        lines.append(payload.replace("\n", " "))  # a JSON line holds no line break anyway
+    with rows:  # a server-side cursor on PostgreSQL: closed even when a line fails
+        for seq, import_id, fmt, lenient, inbound_id, kind, payload in rows:
+            key = (import_id, fmt, bool(lenient), inbound_id)
+            if key != group or len(lines) >= CHUNK:
+                flush()
+                group = key
+            if fmt == "csv":  # a CSV row's raw form now carries its kind
+                payload = json.dumps({"kind": kind, **json.loads(payload)}, ensure_ascii=False)
+            seqs.append(int(seq))
+            lines.append(payload.replace("\n", " "))  # a JSON line holds no line break anyway
     flush()
 
 
