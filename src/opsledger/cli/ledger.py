@@ -286,9 +286,7 @@ def demo_cmd(
                 yield item
 
         with engine.begin() as conn:
-            result = apply_items(
-                conn, counted(), f"demo seed={seed} scale={scale}", pipeline=True
-            )
+            result = apply_items(conn, counted(), f"demo seed={seed} scale={scale}")
     t = result.totals()
     err_console().print(
         f"demo: {t.inserted:,} inserted, {t.replaced:,} replaced, "

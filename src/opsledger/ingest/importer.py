@@ -2,20 +2,16 @@
 
 Items are applied in batches. For each batch the importer looks up the stored digests of its
 ids (one query per kind), decides for every item whether it inserts, replaces or leaves a
-record unchanged, and hands the rows, the raw-log chunk and the replaced versions to the
-store. A large import (`pipeline=True`) stores each batch on a writer thread while the next
-batch is read and validated: SQLite's and the driver's work runs without the GIL (a
-multi-row statement is one driver step for hundreds of rows), so the two halves of an import
-use both cores. The connection is used by one thread at a time: the importer waits for the
-writer before it touches the database again.
+record unchanged, and stores the rows (multi-row upserts), the raw-log chunk and the replaced
+versions. (A writer thread that stored one batch while the next was validated was tried and
+measured slower on two cores: the GIL hand-overs cost more than the overlap gained;
+docs/benchmarks.md.)
 """
 
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -33,7 +29,6 @@ from opsledger.records.tables import imports, raw_chunks, record_versions
 __all__ = ["BATCH", "ImportResult", "KindCounts", "apply_items", "digest", "import_source"]
 
 BATCH = 5000
-SWITCH_INTERVAL = 0.0002  # seconds; CPython's default is 0.005
 
 
 @dataclass
@@ -83,7 +78,6 @@ class _Applier:
         lenient: bool,
         inbound_id: int | None = None,
         replay: bool = False,
-        pipeline: bool = False,
     ) -> None:
         self.conn = conn
         self.import_id = import_id
@@ -93,27 +87,6 @@ class _Applier:
         self.pending: list[Item] = []
         self.pointers: list[tuple[int, int] | None] = []
         self.counts: dict[str, KindCounts] = {}
-        self._writer = ThreadPoolExecutor(1, "opsledger-import") if pipeline else None
-        self._stored: Future[None] | None = None
-
-    def wait(self) -> None:
-        """Wait until the writer has stored what it was given (its error is raised here)."""
-        if self._stored is not None:
-            stored, self._stored = self._stored, None
-            stored.result()
-
-    def close(self, failing: bool = False) -> None:
-        """Wait for the writer and stop it; when the import is failing anyway, the writer's own
-        error (if any) is dropped, the caller's transaction is rolled back either way."""
-        try:
-            self.wait()
-        except BaseException:
-            if not failing:
-                raise
-        finally:
-            if self._writer is not None:
-                self._writer.shutdown()
-                self._writer = None
 
     def add(self, item: Item, pointer: tuple[int, int] | None = None) -> None:
         self.pending.append(item)
@@ -161,7 +134,6 @@ class _Applier:
 
     def apply(self, items: list[Item], pointers: list[tuple[int, int] | None] | None) -> None:
         """Apply a batch of items (in a rebuild, with the raw line each one comes from)."""
-        self.wait()
         state = self._lookup(items)
         rows: dict[tuple[str, str], tuple[str, Any, _State]] = {}  # each record changed
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
@@ -213,11 +185,7 @@ class _Applier:
                 chunk[1].append(item.payload)
             st = state[key] = new if new is not None else _State(dig, import_id, seq, line)
             rows[key] = (kind, record, st)
-        statements = self._statements(rows)
-        if self._writer is None:
-            self._store(statements, chunks, replaced, dropped)
-        else:
-            self._stored = self._writer.submit(self._store, statements, chunks, replaced, dropped)
+        self._store(self._statements(rows), chunks, replaced, dropped)
 
     def _statements(self, rows: dict[tuple[str, str], tuple[str, Any, _State]]
                     ) -> list[tuple[str, Any]]:
@@ -261,11 +229,8 @@ def apply_items(
     source: str,
     lenient: bool = False,
     inbound_id: int | None = None,
-    pipeline: bool = False,
 ) -> ImportResult:
-    """Apply items inside the caller's transaction (the caller commits or rolls back).
-    `pipeline`: store each batch on a writer thread while the next one is read (for large
-    imports; see the module's docstring)."""
+    """Apply items inside the caller's transaction (the caller commits or rolls back)."""
     inserted = conn.execute(
         insert(imports).values(
             source=source,
@@ -277,24 +242,15 @@ def apply_items(
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
-    applier = _Applier(conn, import_id, lenient, inbound_id, pipeline=pipeline)
+    applier = _Applier(conn, import_id, lenient, inbound_id)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()
-    # the writer thread takes the GIL back after each driver step: let it have it promptly
-    interval = sys.getswitchinterval()
-    if pipeline:
-        sys.setswitchinterval(SWITCH_INTERVAL)
-    failing = True
     try:
         it = iter(items)
         while batch := list(islice(it, BATCH)):
             applier.apply(batch, None)
-        failing = False
     finally:
-        applier.close(failing)
-        if pipeline:
-            sys.setswitchinterval(interval)
         if collecting:
             gc.enable()
     result = ImportResult(source, import_id, applier.counts)
@@ -320,7 +276,5 @@ def import_source(
     lenient: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    return apply_items(
-        conn, read_items(src, lenient, progress), src.name, lenient, pipeline=True
-    )
+    return apply_items(conn, read_items(src, lenient, progress), src.name, lenient)
 

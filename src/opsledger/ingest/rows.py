@@ -3,9 +3,8 @@
 Per kind and dialect, prepared once: the upsert (one row, and many rows in one statement),
 the lookup of stored digests and raw-line pointers by id, and how each value goes to the driver
 (timestamps to epoch microseconds on SQLite, objects to JSON text, dates to ISO text on
-SQLite). A multi-row statement costs the driver one step for a few hundred rows, which also
-lets a writer thread run SQLite's work without the GIL while the importer validates (see
-importer.py).
+SQLite). A multi-row statement costs the driver one step for a few hundred rows (SQLite runs
+28 % fewer instructions than for the same rows one by one).
 """
 
 from __future__ import annotations
