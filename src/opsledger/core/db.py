@@ -85,7 +85,15 @@ def make_engine(url: str, sqlite_begin: str = "BEGIN") -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        # psycopg prepares a statement on its 5th execution, and PostgreSQL may then plan it
+        # once for any parameters: a year's scorecard after a month's on the same connection
+        # ran with plans made for a month (the alert count 0.82 s instead of 0.27 s). Custom
+        # plans keep the statements prepared but plan them for their parameters.
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+        )
     raise UsageError(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
 
 
