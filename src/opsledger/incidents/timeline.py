@@ -1,6 +1,6 @@
 """One time-ordered incident timeline from four sources.
 
-- `incident`: every state change of the incident over its stored versions (the raw event
+- `incident`: every state change of the incident over its stored versions (the raw
   log, `incidents.history`): started, detected, acknowledged, mitigated, resolved, reopened,
   severity and service changes ..., each with the version that introduced it;
 - `alert`: alerts of the incident's services (its own service and those of its linked
