@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from opsledger.core.sql import native_times, placeholder
 from opsledger.core.types import EPOCH, MICROSECOND
 from opsledger.records.spec import KIND_BY_NAME, FieldType
 from opsledger.records.tables import DIGEST, IMPORT, LINE, RAW, RECORD_TABLES
@@ -96,14 +97,15 @@ _PREPARED: dict[tuple[str, str], KindSQL] = {}
 
 
 def kind_sql(conn: Connection, kind: str) -> KindSQL:
-    dialect = conn.dialect.name
+    dialect = conn.dialect.name  # the cache key only; the differences are in core/sql.py
     found = _PREPARED.get((dialect, kind))
     if found is not None:
         return found
     spec = KIND_BY_NAME[kind]
     table = RECORD_TABLES[kind]
     columns = (*spec.field_names, DIGEST, IMPORT, RAW, LINE)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(conn)
+    native = native_times(conn)
     names = ", ".join(f'"{c}"' for c in columns)
     sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
     one = "(" + ", ".join([mark] * len(columns)) + ")"
@@ -122,11 +124,11 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
     converters: list[tuple[int, Callable[[Any], Any]]] = []
     epoch_us: list[int] = []
     for i, f in enumerate(spec.fields):
-        if f.type is FieldType.DATETIME and dialect != "postgresql":
+        if f.type is FieldType.DATETIME and not native:
             epoch_us.append(i)  # as core.types.to_epoch_us; records are aware (validated)
         elif f.type is FieldType.OBJECT:
             converters.append((i, _json_text))
-        elif f.type is FieldType.DATE and dialect != "postgresql":
+        elif f.type is FieldType.DATE and not native:
             converters.append((i, date.isoformat))
     prepared = KindSQL(
         spec.field_names, upsert(1), upsert(per_statement), per_statement, lookup, mark,
