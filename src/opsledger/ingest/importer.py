@@ -77,28 +77,12 @@ class _Applier:
         import_id: int,
         lenient: bool,
         inbound_id: int | None = None,
-        replay: bool = False,
     ) -> None:
         self.conn = conn
         self.import_id = import_id
         self.lenient = lenient
         self.inbound_id = inbound_id
-        self.replay = replay  # the lines are already in the log: point at them, write none
-        self.pending: list[Item] = []
-        self.pointers: list[tuple[int, int] | None] = []
         self.counts: dict[str, KindCounts] = {}
-
-    def add(self, item: Item, pointer: tuple[int, int] | None = None) -> None:
-        self.pending.append(item)
-        self.pointers.append(pointer)
-        if len(self.pending) >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            items, pointers = self.pending, self.pointers
-            self.pending, self.pointers = [], []
-            self.apply(items, pointers if self.replay else None)
 
     def _lookup(self, items: list[Item]) -> dict[tuple[str, str], _State]:
         wanted: dict[str, set[str]] = {}
@@ -132,8 +116,10 @@ class _Applier:
             return None, None
         return _State(row[1], row[2], row[3], row[4]), int(row[0])
 
-    def apply(self, items: list[Item], pointers: list[tuple[int, int] | None] | None) -> None:
-        """Apply a batch of items (in a rebuild, with the raw line each one comes from)."""
+    def apply(self, items: list[Item], pointers: list[tuple[int, int]] | None) -> None:
+        """Apply a batch of items. In a rebuild `pointers` gives the raw line each item comes
+        from: the lines are in the log already, so the records point at them and none is
+        written."""
         state = self._lookup(items)
         rows: dict[tuple[str, str], tuple[str, Any, _State]] = {}  # each record changed
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
@@ -176,7 +162,7 @@ class _Applier:
                     replaced.pop(key, None)
                     new = pre
             if pointers is not None:
-                seq, line = pointers[n] or (0, 0)
+                seq, line = pointers[n]
             else:
                 chunk = chunks.get(item.fmt)
                 if chunk is None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import _Applier
+from opsledger.ingest.importer import BATCH, _Applier
 from opsledger.ingest.rawlog import iter_lines
 from opsledger.ingest.reader import KIND_KEY, Item
 from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType
@@ -82,11 +82,15 @@ def rebuild(conn: Connection) -> dict[str, int]:
         conn.execute(delete(RECORD_TABLES[kind.name]))
     conn.execute(delete(record_versions))
     applier: _Applier | None = None
+    batch: list[Item] = []
+    pointers: list[tuple[int, int]] = []
     for raw in iter_lines(conn):
-        if applier is None or applier.import_id != raw.import_id:
-            if applier is not None:
-                applier.flush()
-            applier = _Applier(conn, raw.import_id, raw.lenient, raw.inbound_id, replay=True)
+        if applier is None or applier.import_id != raw.import_id or len(batch) >= BATCH:
+            if applier is not None and batch:
+                applier.apply(batch, pointers)
+                batch, pointers = [], []
+            if applier is None or applier.import_id != raw.import_id:
+                applier = _Applier(conn, raw.import_id, raw.lenient, raw.inbound_id)
         where = f"raw chunk {raw.seq}, line {raw.line + 1}"
         if raw.format == "csv":
             row = json.loads(raw.payload)
@@ -97,9 +101,10 @@ def rebuild(conn: Connection) -> dict[str, int]:
             got, record = validate_csv_row(spec, row, "raw log", where, raw.lenient)
         else:
             got, record = validate_json_partial(raw.payload, "raw log", where, raw.lenient)
-        applier.add(Item(got, record, raw.format, raw.payload), (raw.seq, raw.line))
-    if applier is not None:
-        applier.flush()
+        batch.append(Item(got, record, raw.format, raw.payload))
+        pointers.append((raw.seq, raw.line))
+    if applier is not None and batch:
+        applier.apply(batch, pointers)
     counts = {}
     for kind in KINDS:
         table = RECORD_TABLES[kind.name]
