@@ -80,16 +80,20 @@ class RawLine:
     payload: str
 
 
+# the columns a RawLine is made of, in the order _lines takes them
+_CHUNK = (
+    raw_chunks.c.seq,
+    raw_chunks.c.import_id,
+    raw_chunks.c.format,
+    raw_chunks.c.lenient,
+    raw_chunks.c.inbound_id,
+    raw_chunks.c.body,
+)
+
+
 def iter_lines(conn: Connection) -> Iterator[RawLine]:
     """Every line of the log, in the order it was stored."""
-    query = select(
-        raw_chunks.c.seq,
-        raw_chunks.c.import_id,
-        raw_chunks.c.format,
-        raw_chunks.c.lenient,
-        raw_chunks.c.inbound_id,
-        raw_chunks.c.body,
-    ).order_by(raw_chunks.c.seq)
+    query = select(*_CHUNK).order_by(raw_chunks.c.seq)
     for seq, import_id, fmt, lenient, inbound_id, body in conn.execute(
         query, execution_options={"yield_per": 50}
     ):
@@ -107,16 +111,7 @@ def read_lines(
     out: dict[tuple[int, int], RawLine] = {}
     seqs = sorted(wanted)
     for start in range(0, len(seqs), 500):
-        rows = conn.execute(
-            select(
-                raw_chunks.c.seq,
-                raw_chunks.c.import_id,
-                raw_chunks.c.format,
-                raw_chunks.c.lenient,
-                raw_chunks.c.inbound_id,
-                raw_chunks.c.body,
-            ).where(raw_chunks.c.seq.in_(seqs[start : start + 500]))
-        )
+        rows = conn.execute(select(*_CHUNK).where(raw_chunks.c.seq.in_(seqs[start : start + 500])))
         for seq, import_id, fmt, lenient, inbound_id, body in rows:
             lines = decode(body)
             for n in wanted[seq]:
