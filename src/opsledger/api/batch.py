@@ -26,7 +26,7 @@ one SAVEPOINT each (api/writer.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, select
@@ -39,7 +39,7 @@ from opsledger.ingest.reader import Item
 from opsledger.kpis.policy import Policy
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import DIGEST, RECORD_TABLES, inbound_payloads
-from opsledger.records.validation import validate_json_line
+from opsledger.records.validation import plain_value, validate_json_line
 
 CHUNK = 500
 
@@ -81,19 +81,11 @@ class _Stored:
         return self.stored_digest if self.stored_digest is not None else digest(self.values)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def _as_plain(kind: str, values: Any) -> dict[str, Any]:
     """A record as ingest.inbound.merge_updates sees a stored one: JSON values, absent
     fields left out, with its kind."""
     plain = {"kind": kind}
-    plain.update((k, _plain(v)) for k, v in values if v is not None)
+    plain.update((k, plain_value(v)) for k, v in values if v is not None)
     return plain
 
 

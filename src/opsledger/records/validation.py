@@ -98,7 +98,7 @@ def _order_error(kind: Kind, record: Record) -> tuple[str, str] | None:
     for later, earlier in kind.order:
         a, b = record.get(later), record.get(earlier)
         if a is not None and b is not None and a < b:
-            msg = (f"{later} ({_plain(a)}) is before {earlier} ({_plain(b)}): "
+            msg = (f"{later} ({plain_value(a)}) is before {earlier} ({plain_value(b)}): "
                    "times must not run backwards")
             return later, msg
     return None
@@ -283,14 +283,15 @@ def validate_csv_row(
 def canonical(record: Record) -> str:
     """Canonical JSON of a normalised record (absent fields left out), for digests and export."""
     return json.dumps(
-        {k: _plain(v) for k, v in record.items() if v is not None},
+        {k: plain_value(v) for k, v in record.items() if v is not None},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A record value as JSON has it: timestamps RFC 3339 UTC with Z, dates ISO."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
