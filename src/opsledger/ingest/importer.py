@@ -14,11 +14,9 @@ import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import blake2b
 from itertools import islice
 from typing import Any, NamedTuple
 
-from orjson import OPT_SORT_KEYS, dumps
 from sqlalchemy import Connection, delete, insert, select, update
 
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
@@ -130,11 +128,7 @@ class _Applier:
         for n, item in enumerate(items):
             kind, record = item.kind, item.record
             key = (kind, record["id"])
-            if None in record.values():  # digest(), inline: it runs for every record
-                dig = blake2b(dumps({k: v for k, v in record.items() if v is not None},
-                                    option=OPT_SORT_KEYS), digest_size=16).hexdigest()
-            else:
-                dig = blake2b(dumps(record, option=OPT_SORT_KEYS), digest_size=16).hexdigest()
+            dig = digest(record)
             counts = all_counts.get(kind)
             if counts is None:
                 counts = all_counts[kind] = KindCounts()
