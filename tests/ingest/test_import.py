@@ -242,3 +242,32 @@ def test_one_bad_file_keeps_the_good_one(cli: Any, engine: Engine, tmp_path: Pat
         assert (
             conn.execute(select(func.count()).select_from(RECORD_TABLES["team"])).scalar_one() == 1
         )
+
+
+def test_reimport_over_legacy_digests_changes_nothing(
+    cli: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """A database written before the XXH3 digests holds blake2b ones (`legacy_digest`): a
+    re-import of the same records changes nothing there, a changed record is replaced."""
+    from sqlalchemy import update
+
+    from opsledger.ingest.rows import legacy_digest
+    from opsledger.records.validation import validate_json_line
+
+    f = write_jsonl(tmp_path / "r.jsonl", [TEAM, SERVICE, ALERT, INCIDENT])
+    assert cli("import", str(f))[0] == 0
+    with engine.begin() as conn:
+        for rec in (TEAM, SERVICE, ALERT, INCIDENT):
+            kind, full = validate_json_line(json.dumps(rec), "t", "1")
+            table = RECORD_TABLES[kind]
+            conn.execute(update(table).where(table.c.id == rec["id"])
+                         .values(_digest=legacy_digest(full)))
+    before = snapshot(engine)
+    code, out, _ = cli("import", str(f), "--format", "json")
+    assert code == 0
+    counts = json.loads(out)["imported"][0]["counts"]
+    assert all(c["unchanged"] == 1 and c["replaced"] == 0 for c in counts.values()), counts
+    assert snapshot(engine) == before
+    changed = write_jsonl(tmp_path / "c.jsonl", [{**TEAM, "name": "Other"}])
+    code, out, _ = cli("import", str(changed), "--format", "json")
+    assert json.loads(out)["imported"][0]["counts"]["team"]["replaced"] == 1

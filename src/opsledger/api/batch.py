@@ -36,7 +36,9 @@ from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult, KindCounts, apply_items, digest
 from opsledger.ingest.inbound import record_line, storable_text
 from opsledger.ingest.reader import Item
+from opsledger.ingest.rows import same_content
 from opsledger.kpis.policy import Policy
+from opsledger.records.fast import values_of
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import DIGEST, RECORD_TABLES, inbound_payloads
 from opsledger.records.validation import plain_value, validate_json_line
@@ -78,7 +80,8 @@ class _Stored:
 
     @property
     def digest(self) -> str:
-        return self.stored_digest if self.stored_digest is not None else digest(self.values)
+        return (self.stored_digest if self.stored_digest is not None
+                else digest(self.kind, self.values))
 
 
 def _as_plain(kind: str, values: Any) -> dict[str, Any]:
@@ -150,7 +153,8 @@ def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
         known = state.get(key)
         if known is None:
             counts.inserted += 1
-        elif known.digest == digest(item.record):
+        elif same_content(known.digest, digest(item.kind, item.record), item.kind,
+                          values_of(item.kind, item.record)):
             counts.unchanged += 1
         else:
             counts.replaced += 1

@@ -11,7 +11,7 @@ docs/benchmarks.md.)
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -20,13 +20,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, delete, insert, select, update
 
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
-from opsledger.ingest.reader import Item, Source, read_items
-from opsledger.ingest.rows import digest, kind_sql
+from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
+from opsledger.ingest.rows import digest, kind_sql, same_content, values_digest
 from opsledger.records.tables import imports, raw_chunks, record_versions
 
-__all__ = ["BATCH", "ImportResult", "KindCounts", "apply_items", "digest", "import_source"]
+__all__ = [
+    "BATCH", "ImportResult", "KindCounts", "apply_entries", "apply_items", "digest",
+    "import_source",
+]
 
-BATCH = 5000
+BATCH = BLOCK
 
 
 @dataclass
@@ -82,13 +85,13 @@ class _Applier:
         self.inbound_id = inbound_id
         self.counts: dict[str, KindCounts] = {}
 
-    def _lookup(self, items: list[Item]) -> dict[tuple[str, str], _State]:
+    def _lookup(self, entries: list[Entry]) -> dict[tuple[str, str], _State]:
         wanted: dict[str, set[str]] = {}
-        for item in items:
-            ids = wanted.get(item.kind)
+        for kind, values, _, _ in entries:
+            ids = wanted.get(kind)
             if ids is None:
-                ids = wanted[item.kind] = set()
-            ids.add(item.record["id"])
+                ids = wanted[kind] = set()
+            ids.add(values[0])  # the id is every kind's first field
         state: dict[tuple[str, str], _State] = {}
         for kind, ids in wanted.items():
             for rid, dig, imp, raw, line in kind_sql(self.conn, kind).states(self.conn, list(ids)):
@@ -114,21 +117,20 @@ class _Applier:
             return None, None
         return _State(row[1], row[2], row[3], row[4]), int(row[0])
 
-    def apply(self, items: list[Item], pointers: list[tuple[int, int]] | None) -> None:
-        """Apply a batch of items. In a rebuild `pointers` gives the raw line each item comes
-        from: the lines are in the log already, so the records point at them and none is
-        written."""
-        state = self._lookup(items)
+    def apply(self, entries: list[Entry], pointers: list[tuple[int, int]] | None) -> None:
+        """Apply a batch of entries. In a rebuild `pointers` gives the raw line each entry
+        comes from: the lines are in the log already, so the records point at them and none
+        is written."""
+        state = self._lookup(entries)
         rows: dict[tuple[str, str], tuple[str, Any, _State]] = {}  # each record changed
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
         dropped: list[int] = []  # record_versions rows that are current again
-        chunks: dict[str, tuple[int, list[str]]] = {}  # form -> (seq, lines) of this batch
+        chunks: dict[str, tuple[int, list[str | bytes]]] = {}  # form -> (seq, lines)
         all_counts = self.counts
         import_id = self.import_id
-        for n, item in enumerate(items):
-            kind, record = item.kind, item.record
-            key = (kind, record["id"])
-            dig = digest(record)
+        for n, (kind, values, fmt, payload) in enumerate(entries):
+            key = (kind, values[0])
+            dig = values_digest(values)
             counts = all_counts.get(kind)
             if counts is None:
                 counts = all_counts[kind] = KindCounts()
@@ -136,7 +138,9 @@ class _Applier:
             new = None
             if old is None:
                 counts.inserted += 1
-            elif old.digest == dig:
+            elif old.digest == dig or (
+                old.import_id != import_id and same_content(old.digest, dig, kind, values)
+            ):
                 counts.unchanged += 1
                 continue
             elif old.import_id != import_id:
@@ -148,7 +152,7 @@ class _Applier:
                 # the same id earlier in this import: the last one wins, judged against the
                 # version before this import, so that a re-import changes nothing
                 pre, kept_id = self._pre_import(kind, key[1], replaced)
-                if pre is not None and pre.digest == dig:
+                if pre is not None and same_content(pre.digest, dig, kind, values):
                     counts.replaced -= 1
                     counts.unchanged += 1
                     if kept_id is not None:
@@ -158,24 +162,24 @@ class _Applier:
             if pointers is not None:
                 seq, line = pointers[n]
             else:
-                chunk = chunks.get(item.fmt)
+                chunk = chunks.get(fmt)
                 if chunk is None:
-                    chunk = chunks[item.fmt] = (self._new_chunk(item.fmt), [])
+                    chunk = chunks[fmt] = (self._new_chunk(fmt), [])
                 seq, line = chunk[0], len(chunk[1])
-                chunk[1].append(item.payload)
+                chunk[1].append(payload)
             st = state[key] = new if new is not None else _State(dig, import_id, seq, line)
-            rows[key] = (kind, record, st)
+            rows[key] = (kind, values, st)
         self._store(self._statements(rows), chunks, replaced, dropped)
 
     def _statements(self, rows: dict[tuple[str, str], tuple[str, Any, _State]]
                     ) -> list[tuple[str, Any]]:
         """The upserts of the changed records, ready for the driver."""
         by_kind: dict[str, list[tuple[Any, _State]]] = {}
-        for kind, record, st in rows.values():
+        for kind, values, st in rows.values():
             kind_rows = by_kind.get(kind)
             if kind_rows is None:
                 kind_rows = by_kind[kind] = []
-            kind_rows.append((record, st))
+            kind_rows.append((values, st))
         statements: list[tuple[str, Any]] = []
         for kind, pairs in by_kind.items():
             prepared = kind_sql(self.conn, kind)
@@ -185,7 +189,7 @@ class _Applier:
     def _store(
         self,
         statements: list[tuple[str, Any]],
-        chunks: dict[str, tuple[int, list[str]]],
+        chunks: dict[str, tuple[int, list[str | bytes]]],
         replaced: dict[tuple[str, str], dict[str, Any]],
         dropped: list[int],
     ) -> None:
@@ -211,6 +215,23 @@ def apply_items(
     inbound_id: int | None = None,
 ) -> ImportResult:
     """Apply items inside the caller's transaction (the caller commits or rolls back)."""
+    it = iter(items)
+
+    def batches() -> Iterator[list[Entry]]:
+        while batch := list(islice(it, BATCH)):
+            yield [entry(item) for item in batch]
+
+    return apply_entries(conn, batches(), source, lenient, inbound_id)
+
+
+def apply_entries(
+    conn: Connection,
+    batches: Iterable[list[Entry]],
+    source: str,
+    lenient: bool = False,
+    inbound_id: int | None = None,
+) -> ImportResult:
+    """Apply batches of entries as one import, inside the caller's transaction."""
     inserted = conn.execute(
         insert(imports).values(
             source=source,
@@ -227,8 +248,7 @@ def apply_items(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        it = iter(items)
-        while batch := list(islice(it, BATCH)):
+        for batch in batches:
             applier.apply(batch, None)
     finally:
         if collecting:
@@ -256,5 +276,5 @@ def import_source(
     lenient: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    return apply_items(conn, read_items(src, lenient, progress), src.name, lenient)
-
+    batches = read_entries(src, lenient, progress, BATCH)
+    return apply_entries(conn, batches, src.name, lenient)

@@ -34,11 +34,13 @@ _COMPRESS = zstandard.ZstdCompressor(level=1)
 _DECOMPRESS = zstandard.ZstdDecompressor()
 
 
-def encode(lines: list[str]) -> bytes:
-    for line in lines:
-        if "\n" in line:  # cannot happen for input read line by line; guard the format
-            raise ValueError("a raw input line cannot hold a line break")
-    return _COMPRESS.compress("\n".join(lines).encode("utf-8"))
+def encode(lines: list[str | bytes]) -> bytes:
+    """Lines as UTF-8 text (str) or as read from a file (bytes, valid UTF-8: validated)."""
+    data = [line.encode("utf-8") if isinstance(line, str) else line for line in lines]
+    body = b"\n".join(data)
+    if body.count(b"\n") != len(data) - 1:  # cannot happen for input read line by line
+        raise ValueError("a raw input line cannot hold a line break")
+    return _COMPRESS.compress(body)
 
 
 def decode(body: bytes) -> list[str]:
@@ -59,7 +61,7 @@ def new_chunk(
     return int(inserted[0])
 
 
-def fill_chunk(conn: Connection, seq: int, lines: list[str]) -> None:
+def fill_chunk(conn: Connection, seq: int, lines: list[str | bytes]) -> None:
     conn.execute(
         update(raw_chunks)
         .where(raw_chunks.c.seq == seq)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from opsledger.errors import RecordError, UsageError
+from opsledger.records.fast import LONG_FRACTION, NUL_ESCAPE, Values, decoder, values_of
 from opsledger.records.spec import Kind, kind_for_name
 from opsledger.records.validation import Record, validate_csv_row, validate_json_partial
 
@@ -29,6 +30,16 @@ class Item(NamedTuple):
     record: Record  # every field, or (from the fast JSON path) only those given
     fmt: str  # "json" or "csv"
     payload: str  # the JSON line verbatim, or the CSV row as a JSON object with its kind
+
+
+# What the importer applies: (kind, values in the kind's field order, form, raw line). The raw
+# line is bytes when read from a JSON Lines file (stored as read), else text.
+Entry = tuple[str, Values, str, str | bytes]
+BLOCK = 5000  # lines read and validated together
+
+
+def entry(item: Item) -> Entry:
+    return (item.kind, values_of(item.kind, item.record), item.fmt, item.payload)
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,87 @@ def read_items(
             stream.close()
 
 
+def read_entries(
+    src: Source, lenient: bool, progress: Callable[[int], None] | None = None,
+    size: int = BLOCK,
+) -> Iterator[list[Entry]]:
+    """Validate every record of `src`, in blocks of up to BLOCK entries; raise RecordError at
+    the first bad one. JSON Lines take the fast path (records.fast), checked by pydantic."""
+    if src.fmt != "json":
+        block: list[Entry] = []
+        for item in read_items(src, lenient, progress):
+            block.append(entry(item))
+            if len(block) >= size:
+                yield block
+                block = []
+        if block:
+            yield block
+        return
+    stream = src.opener()
+    try:
+        yield from _read_jsonl_blocks(stream, src.name, lenient, progress, size)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _read_jsonl_blocks(
+    stream: IO[bytes], source: str, lenient: bool, progress: Callable[[int], None] | None,
+    size: int,
+) -> Iterator[list[Entry]]:
+    fast = decoder(lenient)
+    seen = 0
+    lineno = 0
+    while True:
+        raws = stream.readlines(1 << 21)  # about 2 MiB of whole lines
+        if not raws:
+            break
+        if lineno == 0:
+            _check_start(raws[0], source)
+        first = lineno + 1
+        lineno += len(raws)
+        whole = b"".join(raws)
+        careful = NUL_ESCAPE in whole or LONG_FRACTION.search(whole) is not None
+        if lenient and not careful:
+            try:
+                whole.decode("utf-8")  # msgspec skips unknown fields without reading them
+            except UnicodeDecodeError:
+                careful = True
+        del whole
+        block: list[Entry] = []
+        for n, raw in enumerate(raws, first):
+            line = raw.rstrip(b"\r\n")
+            if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blanks
+                continue
+            got = None if careful else fast(line)
+            if got is None:  # pydantic decides, and words any error
+                text = _text(line, source, n)
+                kind, record = validate_json_partial(text, source, f"line {n}", lenient)
+                block.append((kind, values_of(kind, record), "json", line))
+            else:
+                block.append((got[0], got[1], "json", line))
+            if len(block) >= size:
+                seen += len(block)
+                yield block
+                block = []
+        if block:
+            seen += len(block)
+            yield block
+        if progress is not None:
+            progress(stream.tell())
+    if seen == 0:
+        raise RecordError(source, "", None, "the file is empty (no records)")
+
+
+def _text(line: bytes, source: str, lineno: int) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(
+            source, f"line {lineno}", None, f"not valid UTF-8 (byte {exc.start + 1})"
+        ) from None
+
+
 def _read_jsonl(
     stream: IO[bytes], source: str, lenient: bool, progress: Callable[[int], None] | None
 ) -> Iterator[Item]:
@@ -108,12 +200,7 @@ def _read_jsonl(
         line = raw.rstrip(b"\r\n")
         if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blank lines
             continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError(
-                source, f"line {lineno}", None, f"not valid UTF-8 (byte {exc.start + 1})"
-            ) from None
+        text = _text(line, source, lineno)
         kind, record = validate_json_partial(text, source, f"line {lineno}", lenient)
         seen += 1
         yield Item(kind, record, "json", text)

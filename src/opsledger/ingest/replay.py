@@ -14,7 +14,8 @@ from sqlalchemy import Connection, delete, func, select
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import BATCH, _Applier
 from opsledger.ingest.rawlog import iter_lines
-from opsledger.ingest.reader import KIND_KEY, Item
+from opsledger.ingest.reader import KIND_KEY, Entry
+from opsledger.records.fast import values_of
 from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType
 from opsledger.records.tables import RECORD_TABLES, record_versions
 from opsledger.records.validation import (
@@ -82,7 +83,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
         conn.execute(delete(RECORD_TABLES[kind.name]))
     conn.execute(delete(record_versions))
     applier: _Applier | None = None
-    batch: list[Item] = []
+    batch: list[Entry] = []
     pointers: list[tuple[int, int]] = []
     for raw in iter_lines(conn):
         if applier is None or applier.import_id != raw.import_id or len(batch) >= BATCH:
@@ -101,7 +102,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
             got, record = validate_csv_row(spec, row, "raw log", where, raw.lenient)
         else:
             got, record = validate_json_partial(raw.payload, "raw log", where, raw.lenient)
-        batch.append(Item(got, record, raw.format, raw.payload))
+        batch.append((got, values_of(got, record), raw.format, raw.payload))
         pointers.append((raw.seq, raw.line))
     if applier is not None and batch:
         applier.apply(batch, pointers)

@@ -10,16 +10,19 @@ SQLite). A multi-row statement costs the driver one step for a few hundred rows 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import orjson
+import xxhash
 from sqlalchemy import Connection
 
 from opsledger.core.sql import native_times, placeholder
 from opsledger.core.types import EPOCH, MICROSECOND
+from opsledger.records.fast import Values, values_of
 from opsledger.records.spec import KIND_BY_NAME, FieldType
 from opsledger.records.tables import DIGEST, IMPORT, LINE, RAW, RECORD_TABLES
 from opsledger.records.validation import Record
@@ -28,12 +31,44 @@ MAX_PARAMS = 30_000  # SQLite allows 32,766 bound values a statement, PostgreSQL
 MAX_ROWS = 500
 
 
-def digest(record: Record) -> str:
-    """A digest of a normalised record's content (absent and null fields left out)."""
+DIGEST_MARK = "x"  # digests of this scheme start so; legacy ones are lowercase hex only
+
+
+def values_digest(values: Values) -> str:
+    """The digest of a record's content: its values in its kind's field order (timestamps in
+    UTC, absent fields null), as JSON with object keys sorted, hashed with XXH3-128; 32
+    characters, the first of them `DIGEST_MARK`. It tells an unchanged record from a changed
+    one, nothing more."""
+    try:
+        body = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits in an object field
+        body = json.dumps(values, sort_keys=True, default=str).encode()
+    return DIGEST_MARK + xxhash.xxh3_128_hexdigest(body)[1:]
+
+
+def digest(kind: str, record: Record) -> str:
+    """The digest of a validated record given as a dict (see values_digest)."""
+    return values_digest(values_of(kind, record))
+
+
+def legacy_digest(record: Record) -> str:
+    """The digest that databases written before the XXH3 scheme hold (blake2b of the record
+    as JSON with sorted keys, absent and null fields left out); still recognised, so that a
+    re-import into such a database changes nothing."""
     if None in record.values():
         record = {k: v for k, v in record.items() if v is not None}
     body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def same_content(stored: str, new: str, kind: str, values: Values) -> bool:
+    """Whether a stored digest (of either scheme) is that of a record whose new digest is `new`."""
+    if stored == new:
+        return True
+    if stored[:1] == DIGEST_MARK:
+        return False
+    fields = KIND_BY_NAME[kind].field_names
+    return stored == legacy_digest(dict(zip(fields, values, strict=True)))
 
 
 def _json_text(value: Any) -> str:
@@ -53,13 +88,13 @@ class KindSQL:
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
     epoch_us: tuple[int, ...]  # timestamps to integer microseconds (SQLite)
 
-    def rows(self, pairs: Sequence[tuple[Record, tuple[str, int, int, int]]]
+    def rows(self, pairs: Sequence[tuple[Values, tuple[str, int, int, int]]]
              ) -> list[list[Any]]:
         """The driver values of records (digest, import, raw chunk and line appended)."""
-        fields, converters, times = self.fields, self.converters, self.epoch_us
+        converters, times = self.converters, self.epoch_us
         out = []
-        for record, bookkeeping in pairs:
-            row = list(map(record.get, fields))
+        for values, bookkeeping in pairs:
+            row = list(values)
             for i in times:  # inline: the commonest conversion, two or three a record
                 v = row[i]
                 if v is not None:
