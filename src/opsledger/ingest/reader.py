@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from opsledger.errors import RecordError, UsageError
-from opsledger.records.fast import LONG_FRACTION, NUL_ESCAPE, Values, decoder, values_of
+from opsledger.records.fast import (
+    LONG_FRACTION,
+    NUL_ESCAPE,
+    SOME_LONG_FRACTION,
+    Values,
+    decoder,
+    values_of,
+)
 from opsledger.records.spec import Kind, kind_for_name
 from opsledger.records.validation import Record, validate_csv_row, validate_json_partial
 
@@ -147,8 +154,11 @@ def _read_jsonl_blocks(
         first = lineno + 1
         lineno += len(raws)
         whole = b"".join(raws)
-        careful = NUL_ESCAPE in whole or LONG_FRACTION.search(whole) is not None
-        if lenient and not careful:
+        # lines that the fast path might read otherwise than pydantic go to pydantic
+        nul = NUL_ESCAPE in whole
+        fraction = SOME_LONG_FRACTION.search(whole) is not None
+        careful = False
+        if lenient:
             try:
                 whole.decode("utf-8")  # msgspec skips unknown fields without reading them
             except UnicodeDecodeError:
@@ -159,7 +169,12 @@ def _read_jsonl_blocks(
             line = raw.rstrip(b"\r\n")
             if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blanks
                 continue
-            got = None if careful else fast(line)
+            if careful or (nul and NUL_ESCAPE in line) or (
+                fraction and LONG_FRACTION.search(line) is not None
+            ):
+                got = None
+            else:
+                got = fast(line)
             if got is None:  # pydantic decides, and words any error
                 text = _text(line, source, n)
                 kind, record = validate_json_partial(text, source, f"line {n}", lenient)

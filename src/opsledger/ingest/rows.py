@@ -88,36 +88,37 @@ class KindSQL:
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
     epoch_us: tuple[int, ...]  # timestamps to integer microseconds (SQLite)
 
-    def rows(self, pairs: Sequence[tuple[Values, tuple[str, int, int, int]]]
-             ) -> list[list[Any]]:
-        """The driver values of records (digest, import, raw chunk and line appended)."""
+    def rows(self, pairs: Sequence[tuple[Values, tuple[str, int, int, int]]]) -> list[Any]:
+        """The driver values of records, one row after the other in one flat list (digest,
+        import, raw chunk and line appended to each record's values)."""
         converters, times = self.converters, self.epoch_us
-        out = []
+        flat: list[Any] = []
         for values, bookkeeping in pairs:
-            row = list(values)
+            base = len(flat)
+            flat += values
+            flat += bookkeeping
             for i in times:  # inline: the commonest conversion, two or three a record
-                v = row[i]
+                v = flat[base + i]
                 if v is not None:
-                    row[i] = (v - EPOCH) // MICROSECOND
+                    flat[base + i] = (v - EPOCH) // MICROSECOND
             for i, conv in converters:
-                v = row[i]
+                v = flat[base + i]
                 if v is not None:
-                    row[i] = conv(v)
-            row += bookkeeping
-            out.append(row)
-        return out
+                    flat[base + i] = conv(v)
+        return flat
 
-    def statements(self, rows: list[list[Any]]) -> list[tuple[str, Any]]:
-        """(sql, parameters) that upsert `rows`: full multi-row statements, then one
-        executemany of the rest (a list of tuples)."""
+    def statements(self, flat: list[Any]) -> list[tuple[str, Any]]:
+        """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it): full
+        multi-row statements, then one executemany of the rest (a list of tuples)."""
         out: list[tuple[str, Any]] = []
-        n = self.per_statement
-        full = len(rows) - len(rows) % n
-        for start in range(0, full, n):
-            flat = tuple([v for row in rows[start : start + n] for v in row])
-            out.append((self.upsert_many, flat))
-        if full < len(rows):
-            out.append((self.upsert, [tuple(row) for row in rows[full:]]))
+        width = len(self.fields) + 4
+        size = self.per_statement * width
+        full = len(flat) - len(flat) % size
+        for start in range(0, full, size):
+            out.append((self.upsert_many, tuple(flat[start : start + size])))
+        if full < len(flat):
+            rest = [tuple(flat[i : i + width]) for i in range(full, len(flat), width)]
+            out.append((self.upsert, rest))
         return out
 
     def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:

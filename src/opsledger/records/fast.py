@@ -36,7 +36,9 @@ from opsledger.records.spec import Field as SpecField
 Values = tuple[Any, ...]  # a record's values in its kind's field order, absent ones None
 
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
-# a timestamp with 7 or more fractional digits: msgspec rounds, pydantic truncates
+# a timestamp with 7 or more fractional digits: msgspec rounds, pydantic truncates (the first
+# pattern is a quick look at a whole block, the second the exact one for its lines)
+SOME_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
 LONG_FRACTION = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}")
 NUL_ESCAPE = b"\\u0000"  # JSON writes a NUL only so; the pydantic path rejects NUL in text
 
