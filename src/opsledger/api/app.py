@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(OpsledgerError, problems.on_opsledger)
     app.add_exception_handler(Exception, problems.on_unexpected)
+    app.add_middleware(hooks.HookRoutes)  # the webhook routes, inside the NUL check
     app.add_middleware(RefuseNulInQuery)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no token needed)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -17,7 +17,12 @@ def engine_of(request: Request) -> Engine:
 
 
 def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    return bearer_of(request.headers)
+
+
+def bearer_of(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

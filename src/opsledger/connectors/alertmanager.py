@@ -11,19 +11,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from opsledger.connectors.base import (
     Connector,
     NativeRecord,
     PayloadError,
+    instant,
     load_json,
     register,
+    rfc3339,
     short_hash,
-    timestamp,
 )
 
 NAME = "alertmanager"
 SEVERITIES = ("critical", "warning", "info")
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: "not set"
+GO_ZERO = datetime.fromisoformat(GO_ZERO_TIME)
+_FAST_BRACKETS = 256  # bodies with fewer [ and { than this are read with orjson first
 
 
 def _fingerprint(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
@@ -34,11 +39,13 @@ def _fingerprint(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return short_hash(*(f"{k}={v}" for k, v in sorted(labels.items())))
 
 
-def _time(connector: str, where: str, value: Any) -> str | None:
+def _time(connector: str, where: str, value: Any) -> datetime | None:
     """A timestamp of the payload; None for Go's zero time (Grafana's endsAt of a firing
     alert, and Alertmanager's on some versions)."""
-    t = timestamp(connector, where, value)
-    return None if t == GO_ZERO_TIME else t
+    if value == GO_ZERO_TIME:  # as it is sent: no need to read it
+        return None
+    t = instant(connector, where, value)
+    return None if t == GO_ZERO else t
 
 
 def _strings(connector: str, where: str, value: Any, what: str) -> dict[str, str]:
@@ -78,13 +85,12 @@ def episode(
     if fired is None:
         raise PayloadError(connector, f"{where}.startsAt", "the zero time: the alert has no start")
     fp = _fingerprint(alert, labels)
-    epoch = int(datetime.fromisoformat(fired.replace("Z", "+00:00")).timestamp())
     rec: NativeRecord = {
         "kind": "alert",
-        "id": f"{prefix}-{fp}-{epoch}",
+        "id": f"{prefix}-{fp}-{int(fired.timestamp())}",
         "name": name,
         "source": connector,
-        "fired_at": fired,
+        "fired_at": rfc3339(fired),
         "labels": labels,
         "fingerprint": fp,
     }
@@ -106,15 +112,41 @@ def episode(
         if ended is None:
             reason = "a resolved alert needs its end time, got the zero time"
             raise PayloadError(connector, f"{where}.endsAt", reason)
-        rec["resolved_at"] = ended
+        rec["resolved_at"] = rfc3339(ended)
     return rec
 
 
 def parse_notification(
     connector: str, prefix: str, version: str, body: bytes
 ) -> list[NativeRecord]:
-    """An Alertmanager-shaped notification of payload `version`: one record per alert."""
-    payload = load_json(connector, body)
+    """An Alertmanager-shaped notification of payload `version`: one record per alert.
+
+    The body is read with orjson first (three times faster than the standard library).
+    Every value of the records is text the checks below insist on, so where orjson reads a
+    body at all the records come out as the standard library's reading gives them; orjson
+    reads some bodies differently (integers over 64 bits become floats; NaN, a byte order
+    mark or a lone surrogate are refused), and those may only change what a refusal says.
+    So a body that orjson does not read, or whose records are refused, is read again by the
+    standard library, which decides the answer, as it did before orjson was tried. So is a
+    body of many brackets: orjson reads 1,024 levels of nesting, the standard library
+    fewer (its limit is Python's recursion limit), and refuses the body as nested too
+    deeply."""
+    if body.count(b"[") + body.count(b"{") < _FAST_BRACKETS:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            try:
+                return _notification(connector, prefix, version, payload)
+            except Exception:  # noqa: BLE001, S110 - the standard library's reading decides
+                pass
+    return _notification(connector, prefix, version, load_json(connector, body))
+
+
+def _notification(
+    connector: str, prefix: str, version: str, payload: Any
+) -> list[NativeRecord]:
     if not isinstance(payload, dict):
         raise PayloadError(connector, "", "the payload must be a JSON object")
     if str(payload.get("version")) != version:
