@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
@@ -233,13 +233,9 @@ def apply_entries(
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction."""
     inserted = conn.execute(
-        insert(imports).values(
-            source=source,
-            imported_at=datetime.now(UTC),
-            inserted=0,
-            replaced=0,
-            unchanged=0,
-        )
+        _NEW_IMPORT,
+        {"source": source, "imported_at": datetime.now(UTC), "inserted": 0, "replaced": 0,
+         "unchanged": 0},
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
@@ -263,11 +259,26 @@ def apply_entries(
         conn.execute(imports.delete().where(imports.c.id == import_id))
         return result
     conn.execute(
-        update(imports)
-        .where(imports.c.id == import_id)
-        .values(inserted=t.inserted, replaced=t.replaced, unchanged=t.unchanged)
+        _COUNT_IMPORT,
+        {"import_id": import_id, "n_inserted": t.inserted, "n_replaced": t.replaced,
+         "n_unchanged": t.unchanged},
     )
     return result
+
+
+# The two statements of every import, built once: building a statement costs SQLAlchemy
+# about three times what executing a built one does (~60 against ~18 us), which the webhook
+# writer, one import per transaction of a few payloads, pays every time.
+_NEW_IMPORT = insert(imports)
+_COUNT_IMPORT = (
+    update(imports)
+    .where(imports.c.id == bindparam("import_id"))
+    .values(
+        inserted=bindparam("n_inserted"),
+        replaced=bindparam("n_replaced"),
+        unchanged=bindparam("n_unchanged"),
+    )
+)
 
 
 def import_source(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import zstandard
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from opsledger.errors import NotFoundError
 from opsledger.records.spec import KIND_BY_NAME
@@ -52,21 +52,27 @@ def new_chunk(
 ) -> int:
     """Start a chunk (its seq is known before its lines are: records point at them)."""
     inserted = conn.execute(
-        insert(raw_chunks).values(
-            import_id=import_id, format=fmt, lenient=lenient, lines=0, body=b"",
-            inbound_id=inbound_id,
-        )
+        _NEW_CHUNK,
+        {"import_id": import_id, "format": fmt, "lenient": lenient, "lines": 0, "body": b"",
+         "inbound_id": inbound_id},
     ).inserted_primary_key
     assert inserted is not None
     return int(inserted[0])
 
 
 def fill_chunk(conn: Connection, seq: int, lines: list[str | bytes]) -> None:
-    conn.execute(
-        update(raw_chunks)
-        .where(raw_chunks.c.seq == seq)
-        .values(lines=len(lines), body=encode(lines))
-    )
+    values = {"chunk_seq": seq, "n_lines": len(lines), "chunk_body": encode(lines)}
+    conn.execute(_FILL_CHUNK, values)
+
+
+# built once (building a statement costs SQLAlchemy about three times executing a built one;
+# the webhook writer starts and fills a chunk for every transaction of a few payloads)
+_NEW_CHUNK = insert(raw_chunks)
+_FILL_CHUNK = (
+    update(raw_chunks)
+    .where(raw_chunks.c.seq == bindparam("chunk_seq"))
+    .values(lines=bindparam("n_lines"), body=bindparam("chunk_body"))
+)
 
 
 @dataclass(frozen=True)
