@@ -181,7 +181,8 @@ def test_edge_lines_agree(tmp_path: Path, raw: bytes, lenient: bool) -> None:
 def test_fast_decoder_defers_rather_than_guess() -> None:
     """The decoder alone says None (ask pydantic) for what it does not check itself."""
     fast = decoder(False)
-    assert fast(b'{"kind":"team","id":"t","name":"x"}') == ("team", ("t", "x"))
+    line = b'{"kind":"team","id":"t","name":"x"}'
+    assert fast(line + b"\r\n") == ("team", ("t", "x"), "json", line)
     assert fast(b'{"kind":"team","id":"t","zz":1}') is None  # unknown field: pydantic words it
     broken_order = (b'{"kind":"alert","id":"a","name":"n","fired_at":"2026-10-04T13:00:00Z",'
                     b'"resolved_at":"2026-10-04T12:00:00Z"}')

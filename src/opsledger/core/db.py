@@ -31,12 +31,14 @@ def _sqlite_adapters() -> None:
     look-ups a value (a quarter of the binding time of an alert row, which has six NULLs). The
     values stored are the same (NULL, 0/1); the registry is the sqlite3 module's, for the whole
     process, which is why only these identity conversions are registered."""
-    sqlite3.register_adapter(type(None), _none)
+    sqlite3.register_adapter(type(None), _NONE)
     sqlite3.register_adapter(bool, int)
 
 
-def _none(value: None) -> None:
-    return value
+# None for None, and a C function: the adapter runs for every NULL bound (a Python function
+# here cost a call into the interpreter for each)
+_EMPTY: dict[None, None] = {}
+_NONE = _EMPTY.get
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
 from opsledger.ingest.rows import digest, kind_sql, same_content, values_digest
+from opsledger.records.fast import Values
 from opsledger.records.tables import imports, raw_chunks, record_versions
 
 __all__ = [
@@ -67,6 +68,10 @@ class _State(NamedTuple):
     line: int
 
 
+# a _State from a tuple without NamedTuple's __new__, which is Python code (once a record)
+_make_state = tuple.__new__
+
+
 class _Applier:
     """Applies the items of one import (or, in a rebuild, of the raw log) in batches: each item
     is compared with the record as it stands; the lines that change something are written to
@@ -95,7 +100,7 @@ class _Applier:
         state: dict[tuple[str, str], _State] = {}
         for kind, ids in wanted.items():
             for rid, dig, imp, raw, line in kind_sql(self.conn, kind).states(self.conn, list(ids)):
-                state[(kind, rid)] = _State(dig, imp, raw, line)
+                state[(kind, rid)] = _make_state(_State, (dig, imp, raw, line))
         return state
 
     def _pre_import(self, kind: str, rid: str, pending: dict[tuple[str, str], dict[str, Any]]
@@ -122,12 +127,16 @@ class _Applier:
         comes from: the lines are in the log already, so the records point at them and none
         is written."""
         state = self._lookup(entries)
-        rows: dict[tuple[str, str], tuple[str, Any, _State]] = {}  # each record changed
+        # each record changed, by kind and id (a later line of the same id replaces it)
+        rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]] = {}
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
         dropped: list[int] = []  # record_versions rows that are current again
         chunks: dict[str, tuple[int, list[str | bytes]]] = {}  # form -> (seq, lines)
         all_counts = self.counts
         import_id = self.import_id
+        lines: list[str | bytes] = []  # the lines of the chunk of the last form seen
+        last_fmt = None
+        seq = 0
         for n, (kind, values, fmt, payload) in enumerate(entries):
             key = (kind, values[0])
             dig = values_digest(values)
@@ -162,28 +171,30 @@ class _Applier:
             if pointers is not None:
                 seq, line = pointers[n]
             else:
-                chunk = chunks.get(fmt)
-                if chunk is None:
-                    chunk = chunks[fmt] = (self._new_chunk(fmt), [])
-                seq, line = chunk[0], len(chunk[1])
-                chunk[1].append(payload)
-            st = state[key] = new if new is not None else _State(dig, import_id, seq, line)
-            rows[key] = (kind, values, st)
+                if fmt is not last_fmt:
+                    chunk = chunks.get(fmt)
+                    if chunk is None:
+                        chunk = chunks[fmt] = (self._new_chunk(fmt), [])
+                    seq, lines = chunk
+                    last_fmt = fmt
+                line = len(lines)
+                lines.append(payload)
+            st = state[key] = (
+                new if new is not None else _make_state(_State, (dig, import_id, seq, line))
+            )
+            kind_rows = rows.get(kind)
+            if kind_rows is None:
+                kind_rows = rows[kind] = {}
+            kind_rows[key] = (values, st)
         self._store(self._statements(rows), chunks, replaced, dropped)
 
-    def _statements(self, rows: dict[tuple[str, str], tuple[str, Any, _State]]
+    def _statements(self, rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]]
                     ) -> list[tuple[str, Any]]:
         """The upserts of the changed records, ready for the driver."""
-        by_kind: dict[str, list[tuple[Any, _State]]] = {}
-        for kind, values, st in rows.values():
-            kind_rows = by_kind.get(kind)
-            if kind_rows is None:
-                kind_rows = by_kind[kind] = []
-            kind_rows.append((values, st))
         statements: list[tuple[str, Any]] = []
-        for kind, pairs in by_kind.items():
+        for kind, pairs in rows.items():
             prepared = kind_sql(self.conn, kind)
-            statements += prepared.statements(prepared.rows(pairs))
+            statements += prepared.statements(prepared.rows(list(pairs.values())))
         return statements
 
     def _store(

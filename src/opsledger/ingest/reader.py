@@ -153,45 +153,61 @@ def _read_jsonl_blocks(
             _check_start(raws[0], source)
         first = lineno + 1
         lineno += len(raws)
-        whole = b"".join(raws)
-        # lines that the fast path might read otherwise than pydantic go to pydantic
-        nul = NUL_ESCAPE in whole
-        fraction = SOME_LONG_FRACTION.search(whole) is not None
-        careful = False
-        if lenient:
-            try:
-                whole.decode("utf-8")  # msgspec skips unknown fields without reading them
-            except UnicodeDecodeError:
-                careful = True
-        del whole
-        block: list[Entry] = []
-        for n, raw in enumerate(raws, first):
-            line = raw.rstrip(b"\r\n")
-            if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blanks
-                continue
-            if careful or (nul and NUL_ESCAPE in line) or (
-                fraction and LONG_FRACTION.search(line) is not None
-            ):
-                got = None
-            else:
-                got = fast(line)
-            if got is None:  # pydantic decides, and words any error
-                text = _text(line, source, n)
-                kind, record = validate_json_partial(text, source, f"line {n}", lenient)
-                block.append((kind, values_of(kind, record), "json", line))
-            else:
-                block.append((got[0], got[1], "json", line))
-            if len(block) >= size:
-                seen += len(block)
-                yield block
-                block = []
-        if block:
-            seen += len(block)
-            yield block
+        got = _fast_entries(fast, raws, lenient)
+        block: list[Entry] = (
+            _complete(got, raws, first, source, lenient) if None in got
+            else got  # type: ignore[assignment]  # no None in it
+        )
+        for start in range(0, len(block), size):
+            part = block[start : start + size]
+            seen += len(part)
+            yield part
         if progress is not None:
             progress(stream.tell())
     if seen == 0:
         raise RecordError(source, "", None, "the file is empty (no records)")
+
+
+def _fast_entries(
+    fast: Callable[[bytes], Entry | None], raws: list[bytes], lenient: bool
+) -> list[Entry | None]:
+    """The fast path's entries of `raws`, None for the lines that pydantic must validate:
+    those the fast path declines and those it might read otherwise than pydantic."""
+    whole = b"".join(raws)
+    nul = NUL_ESCAPE in whole
+    fraction = SOME_LONG_FRACTION.search(whole) is not None
+    if lenient:
+        try:
+            whole.decode("utf-8")  # msgspec skips unknown fields without reading them
+        except UnicodeDecodeError:
+            return [None] * len(raws)
+    del whole
+    got: list[Entry | None] = list(map(fast, raws))
+    if nul or fraction:
+        for i, raw in enumerate(raws):
+            if (nul and NUL_ESCAPE in raw) or (
+                fraction and LONG_FRACTION.search(raw) is not None
+            ):
+                got[i] = None
+    return got
+
+
+def _complete(
+    got: list[Entry | None], raws: list[bytes], first: int, source: str, lenient: bool
+) -> list[Entry]:
+    """The entries of a block, pydantic validating the lines the fast path left (in order:
+    the first bad line is the one reported); blank lines are skipped."""
+    block: list[Entry] = []
+    for n, (raw, entry) in enumerate(zip(raws, got, strict=True), first):
+        if entry is None:
+            line = raw.rstrip(b"\r\n")
+            if line[:1] != b"{" and not line.strip():
+                continue
+            text = _text(line, source, n)
+            kind, record = validate_json_partial(text, source, f"line {n}", lenient)
+            entry = (kind, values_of(kind, record), "json", line)
+        block.append(entry)
+    return block
 
 
 def _text(line: bytes, source: str, lineno: int) -> str:

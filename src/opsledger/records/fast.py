@@ -80,6 +80,57 @@ class Plan:
     crons: tuple[int, ...]
 
 
+def _plan(kind: Kind) -> Plan:
+    index = {f.name: i for i, f in enumerate(kind.fields)}
+    return Plan(
+        kind.name,
+        tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.DATETIME),
+        tuple((index[a], index[b]) for a, b in kind.order),
+        tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.CRON),
+    )
+
+
+def _to_utc(values: Values, times: tuple[int, ...]) -> Values:
+    return tuple(
+        v.astimezone(UTC) if i in times and v is not None else v for i, v in enumerate(values)
+    )
+
+
+def _cron_ok(value: str) -> bool:
+    try:
+        parse_cron(value)
+    except CronError:
+        return False
+    return True
+
+
+def _checker(plan: Plan) -> Callable[[Values], Values | None] | None:
+    """The checks of one kind as straight-line code (no loops over its fields: this runs for
+    every record): timestamps with a non-zero offset to UTC, time order, cron expressions.
+    It returns the values (converted) or None for "ask pydantic"."""
+    if not plan.times and not plan.crons:
+        return None
+    code = ["def check(values):"]
+    if plan.times:
+        names = [f"t{i}" for i in plan.times]
+        code.append(f"    {', '.join(names)}, = {', '.join(f'values[{i}]' for i in plan.times)},")
+        offset = " or ".join(f"({n} is not None and {n}.tzinfo is not UTC)" for n in names)
+        code.append(f"    if {offset}:")
+        code.append(f"        values = to_utc(values, {plan.times!r})")
+        for later, earlier in plan.order:  # aware timestamps compare as instants
+            code.append(f"    if t{later} is not None and t{earlier} is not None"
+                        f" and t{later} < t{earlier}:")
+            code.append("        return None")
+    for i in plan.crons:
+        code.append(f"    if values[{i}] is not None and not cron_ok(values[{i}]):")
+        code.append("        return None")
+    code.append("    return values")
+    scope: dict[str, Any] = {"UTC": UTC, "to_utc": _to_utc, "cron_ok": _cron_ok}
+    exec("\n".join(code), scope)  # noqa: S102 - code built above from the kind's field indexes
+    check: Callable[[Values], Values | None] = scope["check"]
+    return check
+
+
 def _struct(kind: Kind, lenient: bool) -> type[msgspec.Struct]:
     fields: list[Any] = []
     for f in kind.fields:
@@ -96,58 +147,42 @@ def _struct(kind: Kind, lenient: bool) -> type[msgspec.Struct]:
     )
 
 
-def _plan(kind: Kind) -> Plan:
-    index = {f.name: i for i, f in enumerate(kind.fields)}
-    return Plan(
-        kind.name,
-        tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.DATETIME),
-        tuple((index[a], index[b]) for a, b in kind.order),
-        tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.CRON),
-    )
+Plans = dict[type, tuple[str, Callable[[Values], Values | None] | None]]
 
 
 @cache
-def _decoder(lenient: bool) -> tuple[Callable[[bytes], Any], dict[type, Plan]]:
-    structs = {_struct(k, lenient): _plan(k) for k in KINDS}
-    union = Union[tuple(structs)]  # type: ignore[valid-type]  # noqa: UP007
-    return msgspec.json.Decoder(union).decode, structs
+def _decoder(lenient: bool) -> tuple[Callable[[bytes], Any], Plans]:
+    plans: Plans = {}
+    for k in KINDS:
+        plans[_struct(k, lenient)] = (k.name, _checker(_plan(k)))
+    union = Union[tuple(plans)]  # type: ignore[valid-type]  # noqa: UP007
+    return msgspec.json.Decoder(union).decode, plans
 
 
-def decoder(lenient: bool) -> Callable[[bytes], tuple[str, Values] | None]:
-    """A function from one JSON line (bytes, no line break) to (kind, values), or None when
-    the line must be validated by pydantic (it may be valid or not)."""
+FastEntry = tuple[str, Values, str, bytes]
+
+
+def decoder(lenient: bool) -> Callable[[bytes], FastEntry | None]:
+    """A function from one JSON line as read (bytes, with or without its line break) to the
+    entry the importer applies, (kind, values, "json", the line without its break), or None
+    when pydantic must validate the line (it may be valid or not)."""
     decode, plans = _decoder(lenient)
     astuple = msgspec.structs.astuple
     errors = (msgspec.ValidationError, msgspec.DecodeError)
 
-    def fast(line: bytes) -> tuple[str, Values] | None:
+    def fast(raw: bytes) -> FastEntry | None:
+        line = raw.rstrip(b"\r\n")
         try:
             struct = decode(line)
         except errors:
             return None
-        plan = plans[type(struct)]
-        values = astuple(struct)
-        if plan.times:
-            for i in plan.times:
-                v = values[i]
-                if v is not None and v.tzinfo is not UTC:  # a non-zero offset: to UTC
-                    values = tuple(
-                        x.astimezone(UTC) if j in plan.times and x is not None else x
-                        for j, x in enumerate(values)
-                    )
-                    break
-            for later, earlier in plan.order:
-                a, b = values[later], values[earlier]
-                if a is not None and b is not None and a < b:
-                    return None  # pydantic's path words the error
-        for i in plan.crons:
-            v = values[i]
-            if v is not None:
-                try:
-                    parse_cron(v)
-                except CronError:
-                    return None
-        return plan.kind, values
+        kind, check = plans[type(struct)]
+        if check is None:
+            return kind, astuple(struct), "json", line
+        values = check(astuple(struct))
+        if values is None:
+            return None
+        return kind, values, "json", line
 
     return fast
 
