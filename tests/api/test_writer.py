@@ -12,6 +12,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -304,3 +305,41 @@ def test_over_http_a_record_refused_by_the_writer_is_problem_json_and_logged(
         assert [k for k in stored_alerts(engine) if run in k] == [f"am-{run}good-1791120125"]
     finally:
         engine.dispose()
+
+
+def test_inbound_payloads_of_a_batch_are_kept_as_the_general_path_keeps_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One INSERT for the inbound payloads of a batch: each body verbatim (non-ASCII text as
+    is), its connector, the time received, and the import that applied it (none for a
+    payload that changed nothing)."""
+    assert ALERTMANAGER is not None
+    run = uuid.uuid4().hex[:8]
+    odd = alert(f"{run}x", annotations={"summary": "d\u00e9j\u00e0 vu \u2603"})
+    bodies = [notification(alert(f"{run}{i}")) for i in range(3)] + [
+        notification(odd),
+        notification(alert(f"{run}0")),  # the first one again: unchanged
+    ]
+    floor = max_id(engine, inbound_payloads)
+    before = datetime.now(UTC)
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    try:
+        results = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    after = datetime.now(UTC)
+    assert sizes == [5]
+    assert [counts(r) for r in results] == [(1, 0, 0)] * 4 + [(0, 0, 1)]
+    c = inbound_payloads.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(c.connector, c.received_at, c.import_id, c.body)
+            .where(c.id > floor)
+            .order_by(c.id)
+        ).all()
+    assert [r.body for r in rows] == [b.decode() for b in bodies]
+    assert {r.connector for r in rows} == {"alertmanager"}
+    assert all(before <= r.received_at <= after for r in rows)
+    imported = {r.import_id for r in rows[:4]}
+    assert len(imported) == 1 and None not in imported  # one import for the run
+    assert rows[4].import_id is None  # changed nothing

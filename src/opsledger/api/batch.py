@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from opsledger.connectors.base import Connector, NativeRecord
+from opsledger.core.sql import native_times, placeholder
+from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult, KindCounts, apply_items, digest
 from opsledger.ingest.inbound import record_line, storable_text
@@ -197,7 +199,7 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
         _merge(payload, state)
     accepted = [p for p in payloads if p.error is None]
     now = datetime.now(UTC)
-    inbound: list[dict[str, Any]] = []
+    inbound: list[tuple[str, int | None, str]] = []
     for run in _runs(accepted):
         source = f"{run[0].connector.name} webhook"
         done = apply_items(conn, [it for p in run for it in p.items], source)
@@ -208,12 +210,30 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
         for p in run:
             p.result = ImportResult(source, import_id or 0, p.counts)
             inbound.append(
-                {
-                    "connector": p.connector.name,
-                    "received_at": now,
-                    "import_id": import_id,
-                    "body": storable_text(p.body.decode("utf-8", "replace")),
-                }
+                (p.connector.name, import_id, storable_text(p.body.decode("utf-8", "replace")))
             )
     if inbound:
-        conn.execute(insert(inbound_payloads), inbound)
+        _insert_inbound(conn, now, inbound)
+
+
+def _insert_inbound(
+    conn: Connection, now: datetime, rows: list[tuple[str, int | None, str]]
+) -> None:
+    """The inbound payloads of a batch in ONE statement (an executemany is a statement a
+    row on PostgreSQL, which plans each: 8 payloads took 1.0 ms there, one statement a
+    third of that), INBOUND_ROWS rows at most a statement."""
+    mark = placeholder(conn)
+    received = now if native_times(conn) else to_epoch_us(now)
+    one = f"({mark}, {mark}, {mark}, {mark})"
+    for start in range(0, len(rows), INBOUND_ROWS):
+        part = rows[start : start + INBOUND_ROWS]
+        sql = _INBOUND_SQL + ", ".join([one] * len(part))
+        params = [v for name, import_id, body in part for v in (name, received, import_id, body)]
+        conn.exec_driver_sql(sql, tuple(params))
+
+
+INBOUND_ROWS = 500
+_INBOUND_SQL = (
+    f'INSERT INTO "{inbound_payloads.name}" ("connector", "received_at", "import_id", "body") '
+    "VALUES "
+)
