@@ -81,8 +81,7 @@ class KindSQL:
 
     fields: tuple[str, ...]  # the record fields; a row adds DIGEST, IMPORT, RAW, LINE
     upsert: str  # one row
-    upsert_many: str  # `per_statement` rows
-    per_statement: int
+    upsert_many: tuple[tuple[int, str], ...]  # (rows, statement), most rows first
     lookup: str  # {marks} is replaced by the placeholders of the ids
     mark: str
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
@@ -108,16 +107,18 @@ class KindSQL:
         return flat
 
     def statements(self, flat: list[Any]) -> list[tuple[str, Any]]:
-        """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it): full
-        multi-row statements, then one executemany of the rest (a list of tuples)."""
+        """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it): multi-row
+        statements of the largest sizes that fit, then one executemany of the last few."""
         out: list[tuple[str, Any]] = []
         width = len(self.fields) + 4
-        size = self.per_statement * width
-        full = len(flat) - len(flat) % size
-        for start in range(0, full, size):
-            out.append((self.upsert_many, tuple(flat[start : start + size])))
-        if full < len(flat):
-            rest = [tuple(flat[i : i + width]) for i in range(full, len(flat), width)]
+        start = 0
+        for rows, sql in self.upsert_many:
+            size = rows * width
+            while len(flat) - start >= size:
+                out.append((sql, tuple(flat[start : start + size])))
+                start += size
+        if start < len(flat):
+            rest = [tuple(flat[i : i + width]) for i in range(start, len(flat), width)]
             out.append((self.upsert, rest))
         return out
 
@@ -167,7 +168,10 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
         elif f.type is FieldType.DATE and not native:
             converters.append((i, date.isoformat))
     prepared = KindSQL(
-        spec.field_names, upsert(1), upsert(per_statement), per_statement, lookup, mark,
+        spec.field_names, upsert(1),
+        tuple((n, upsert(n)) for n in sorted({per_statement, 50, 5} - {1}, reverse=True)
+              if n <= per_statement),
+        lookup, mark,
         tuple(converters), tuple(epoch_us),
     )
     _PREPARED[(dialect, kind)] = prepared
