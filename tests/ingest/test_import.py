@@ -271,3 +271,24 @@ def test_reimport_over_legacy_digests_changes_nothing(
     changed = write_jsonl(tmp_path / "c.jsonl", [{**TEAM, "name": "Other"}])
     code, out, _ = cli("import", str(changed), "--format", "json")
     assert json.loads(out)["imported"][0]["counts"]["team"]["replaced"] == 1
+
+
+def test_import_from_a_pipe(db_url: str, engine: Engine) -> None:
+    """`opsledger import -` reads standard input from a real pipe (which cannot tell its
+    position to a progress bar), here several blocks of lines long."""
+    import subprocess
+    import sys
+
+    lines = "".join(
+        json.dumps({"kind": "team", "id": f"t{i}", "name": f"Team {i}"}) + "\n"
+        for i in range(12_000)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "opsledger", "--db", db_url, "import", "-", "--format", "json"],
+        input=lines.encode(), capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["imported"][0]["counts"]["team"]["inserted"] == 12_000
+    with engine.connect() as conn:
+        table = RECORD_TABLES["team"]
+        assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 12_000

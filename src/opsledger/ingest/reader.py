@@ -102,6 +102,8 @@ def read_items(
     src: Source, lenient: bool, progress: Callable[[int], None] | None = None
 ) -> Iterator[Item]:
     """Validate and yield every record of `src`; raise RecordError at the first bad one."""
+    if src.size is None:
+        progress = None  # standard input: no position to tell (a pipe cannot seek)
     stream = src.opener()
     try:
         if src.fmt == "json":
@@ -120,6 +122,8 @@ def read_entries(
 ) -> Iterator[list[Entry]]:
     """Validate every record of `src`, in blocks of up to BLOCK entries; raise RecordError at
     the first bad one. JSON Lines take the fast path (records.fast), checked by pydantic."""
+    if src.size is None:
+        progress = None  # standard input: no position to tell (a pipe cannot seek)
     if src.fmt != "json":
         block: list[Entry] = []
         for item in read_items(src, lenient, progress):
