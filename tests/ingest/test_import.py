@@ -126,6 +126,17 @@ BAD_LINES = [
         "automated",
         "boolean",
     ),
+    (  # a database stores 64-bit integers: a larger one is an error, not a crash
+        '{"kind":"backup_run","id":"r","job":"j","started_at":"2026-10-04T13:22:05Z",'
+        '"status":"success","bytes":9223372036854775808}',
+        "bytes",
+        "less than or equal to 9223372036854775807",
+    ),
+    (
+        '{"kind":"asset","id":"h","tags":{"a":[1,{"b":-9223372036854775809}]}}',
+        "tags",
+        "holds the integer -9223372036854775809, beyond the 64 bits",
+    ),
 ]
 
 

@@ -12,7 +12,8 @@ answers on adversarial input.
 Where msgspec would read a line differently from pydantic, the line goes to pydantic:
 - timestamps with more than six fractional digits (msgspec rounds them, pydantic truncates);
 - month fields are matched with `\\Z` (Python's `$` also matches before a final newline);
-- integers outside 64 bits (not storable; pydantic's path reports them);
+- integers of 19 digits or more (they may be beyond 64 bits: not storable, pydantic's path
+  reports them);
 - in lenient mode, lines that are not valid UTF-8 (msgspec skips unknown fields unread).
 """
 
@@ -36,10 +37,12 @@ from opsledger.records.spec import Field as SpecField
 Values = tuple[Any, ...]  # a record's values in its kind's field order, absent ones None
 
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
-# a timestamp with 7 or more fractional digits: msgspec rounds, pydantic truncates (the first
-# pattern is a quick look at a whole block, the second the exact one for its lines)
-SOME_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
-LONG_FRACTION = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}")
+# A timestamp with 7 or more fractional digits (msgspec rounds, pydantic truncates) or an integer
+# of 19 digits or more, which may be beyond 64 bits (an object field of msgspec takes it as it
+# is; pydantic words the error). The first pattern is a quick look at a whole block, the
+# second the exact one for its lines.
+SOME_LONG_DIGITS = re.compile(rb"\.[0-9]{7}|[0-9]{19}")
+LONG_DIGITS = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}|[0-9]{19}")
 NUL_ESCAPE = b"\\u0000"  # JSON writes a NUL only so; the pydantic path rejects NUL in text
 
 

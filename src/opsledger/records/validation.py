@@ -47,6 +47,23 @@ def _cron(value: str) -> str:
     return value
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _storable_numbers(value: Any) -> Any:
+    """An object's integers must fit in 64 bits (its JSON is stored and read back so)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX:
+            raise ValueError(f"holds the integer {v}, beyond the 64 bits a number may have here")
+    return value
+
+
 def _member(choices: tuple[str | int, ...]) -> Any:
     def check(value: int) -> int:
         if value not in choices:
@@ -72,8 +89,10 @@ def _annotation(f: SpecField) -> Any:
         base = Literal[f.choices]
     elif f.type is FieldType.STR:
         base = Annotated[StrictStr, Field(min_length=1)] if f.required or f.ref else StrictStr
-    elif f.type is FieldType.INT:
-        base = Annotated[StrictInt, Field(ge=f.minimum, le=f.maximum)]
+    elif f.type is FieldType.INT:  # a database stores integers of 64 bits
+        low = INT64_MIN if f.minimum is None else max(INT64_MIN, f.minimum)
+        high = INT64_MAX if f.maximum is None else min(INT64_MAX, f.maximum)
+        base = Annotated[StrictInt, Field(ge=low, le=high)]
     elif f.type is FieldType.FLOAT:
         base = Annotated[float, Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)]
     elif f.type is FieldType.BOOL:
@@ -85,7 +104,7 @@ def _annotation(f: SpecField) -> Any:
     elif f.type is FieldType.MONTH:
         base = Annotated[StrictStr, Field(pattern=MONTH_RE)]
     elif f.type is FieldType.OBJECT:
-        base = dict[str, Any]
+        base = Annotated[dict[str, Any], AfterValidator(_storable_numbers)]
     elif f.type is FieldType.CRON:
         base = Annotated[StrictStr, AfterValidator(_cron)]
     else:  # pragma: no cover - exhaustive
