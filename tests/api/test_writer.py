@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -343,3 +344,41 @@ def test_inbound_payloads_of_a_batch_are_kept_as_the_general_path_keeps_them(
     imported = {r.import_id for r in rows[:4]}
     assert len(imported) == 1 and None not in imported  # one import for the run
     assert rows[4].import_id is None  # changed nothing
+
+
+def test_writers_of_several_processes_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --workers N` on SQLite: each process's writer takes an exclusive flock on
+    `<database>-writer` for its transaction, so one waits for the other's commit instead of
+    sleeping in SQLite's busy handler. (flock locks belong to an open file, so a second
+    WriteTurn in this process stands for the writer of another process.)"""
+    db = tmp_path / "turns.db"
+    engine = open_database(f"sqlite:///{db}")
+    other = writer_module.WriteTurn.of(engine)
+    assert isinstance(other, writer_module.WriteTurn)
+    assert other.path == f"{db}-writer"
+    writer = Writer(engine, None, TokenCache())
+    body = notification(alert("turns"))
+    assert ALERTMANAGER is not None
+
+    async def send() -> ImportResult:
+        return await writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, None, None)
+
+    try:
+        with other:  # the other process's writer is in a transaction
+            loop = asyncio.new_event_loop()
+            task = loop.create_task(send())
+            loop.run_until_complete(asyncio.sleep(0.3))
+            assert not task.done() and writer.batches == 0  # waits for its turn
+        result = loop.run_until_complete(task)  # its turn came: stored
+        loop.close()
+    finally:
+        writer.close()
+        other.close()
+    assert counts(result) == (1, 0, 0)
+    assert writer.batches == 1
+    assert writer_module.WriteTurn.of(open_database("sqlite:///:memory:")).__class__ is not (
+        writer_module.WriteTurn
+    )
+    engine.dispose()

@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one server process a database there
+    fcntl = None  # type: ignore[assignment]
 
 from opsledger.access import TokenCache, active_token_hashes
 from opsledger.api.batch import Payload, apply_batch, batchable
@@ -82,6 +88,44 @@ def writer_engine(engine: Engine) -> Engine:
     return make_engine(engine.url.render_as_string(hide_password=False), "BEGIN IMMEDIATE")
 
 
+class WriteTurn:
+    """The writers of several server processes (`serve --workers N`) on one SQLite file take
+    turns at its write lock through an exclusive `flock` on a file next to the database
+    (`<database>-writer`): a writer that waits is woken the moment the other one's
+    transaction ends. Without it, the one that finds SQLite's lock taken sleeps in SQLite's
+    busy handler, 1, 2, 5, ... up to 100 ms between looks (p99 of 0.7-1.1 s measured with
+    two workers). Other programs on the database (an import) still meet SQLite's lock and
+    its busy timeout, as before."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @classmethod
+    def of(cls, engine: Engine) -> contextlib.AbstractContextManager[Any]:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or fcntl is None:
+            return contextlib.nullcontext()
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return contextlib.nullcontext()
+        return cls(f"{os.path.abspath(database)}-writer")
+
+    def __enter__(self) -> None:
+        assert fcntl is not None
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without holding the GIL
+
+    def __exit__(self, *exc: object) -> None:
+        assert fcntl is not None and self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Writer:
     def __init__(self, engine: Engine, policy: Policy | None, tokens: TokenCache) -> None:
         self._app_engine = engine
@@ -91,6 +135,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._turn: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self.batches = 0  # transactions committed (for tests and benchmarks)
 
     # ------------------------------------------------------------------ the request side
@@ -139,6 +184,8 @@ class Writer:
                 self._queue.put(_STOP)
         if thread is not None:
             thread.join()
+        if isinstance(self._turn, WriteTurn):
+            self._turn.close()
         if self._engine is not None and self._engine is not self._app_engine:
             self._engine.dispose()
 
@@ -185,6 +232,7 @@ class Writer:
     def _connect(self) -> Connection:
         if self._engine is None:
             self._engine = writer_engine(self._app_engine)
+            self._turn = WriteTurn.of(self._engine)
         return self._engine.connect()
 
     def _apply(self, conn: Connection | None, batch: list[Job]) -> Connection | None:
@@ -202,7 +250,7 @@ class Writer:
         try:
             if conn is None:
                 conn = self._connect()
-            with conn.begin():
+            with self._turn, conn.begin():
                 self._transaction(conn, jobs)
         except Exception as exc:  # noqa: BLE001 - answered to the request as a 500
             if conn is not None:
