@@ -13,9 +13,9 @@ from typing import IO, Any, NamedTuple
 
 from opsledger.errors import RecordError, UsageError
 from opsledger.records.fast import (
-    LONG_DIGITS,
+    LONG_FRACTION,
     NUL_ESCAPE,
-    SOME_LONG_DIGITS,
+    SOME_LONG_FRACTION,
     Values,
     decoder,
     values_of,
@@ -179,7 +179,7 @@ def _fast_entries(
     those the fast path declines and those it might read otherwise than pydantic."""
     whole = b"".join(raws)
     nul = NUL_ESCAPE in whole
-    digits = SOME_LONG_DIGITS.search(whole) is not None
+    fraction = SOME_LONG_FRACTION.search(whole) is not None
     if lenient:
         try:
             whole.decode("utf-8")  # msgspec skips unknown fields without reading them
@@ -187,9 +187,11 @@ def _fast_entries(
             return [None] * len(raws)
     del whole
     got: list[Entry | None] = list(map(fast, raws))
-    if nul or digits:
+    if nul or fraction:
         for i, raw in enumerate(raws):
-            if (nul and NUL_ESCAPE in raw) or (digits and LONG_DIGITS.search(raw) is not None):
+            if (nul and NUL_ESCAPE in raw) or (
+                fraction and LONG_FRACTION.search(raw) is not None
+            ):
                 got[i] = None
     return got
 

@@ -63,12 +63,12 @@ def same_content(stored: str, new: str, kind: str, values: Values) -> bool:
         return True
     if stored[:1] == DIGEST_MARK:
         return False
-    fields = KIND_BY_NAME[kind].field_names
-    return stored == legacy_digest(dict(zip(fields, values, strict=True)))
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    spec = KIND_BY_NAME[kind]
+    record = {  # the record as validated: objects as objects, not their JSON text
+        f.name: orjson.loads(v) if f.type is FieldType.OBJECT and v is not None else v
+        for f, v in zip(spec.fields, values, strict=True)
+    }
+    return stored == legacy_digest(record)
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,7 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
     for i, f in enumerate(spec.fields):
         if f.type is FieldType.DATETIME and not native:
             epoch_us.append(i)  # as core.types.to_epoch_us; records are aware (validated)
-        elif f.type is FieldType.OBJECT:
-            converters.append((i, _json_text))
+        # objects come as their JSON text already (records.fast.values_of)
         elif f.type is FieldType.DATE and not native:
             converters.append((i, date.isoformat))
     prepared = KindSQL(

@@ -12,8 +12,7 @@ answers on adversarial input.
 Where msgspec would read a line differently from pydantic, the line goes to pydantic:
 - timestamps with more than six fractional digits (msgspec rounds them, pydantic truncates);
 - month fields are matched with `\\Z` (Python's `$` also matches before a final newline);
-- integers of 19 digits or more (they may be beyond 64 bits: not storable, pydantic's path
-  reports them);
+- integers beyond 64 bits (not storable; pydantic's path reports them);
 - in lenient mode, lines that are not valid UTF-8 (msgspec skips unknown fields unread).
 """
 
@@ -27,6 +26,7 @@ from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
+import orjson
 from msgspec import Meta
 
 from opsledger.core.cron import CronError
@@ -37,12 +37,10 @@ from opsledger.records.spec import Field as SpecField
 Values = tuple[Any, ...]  # a record's values in its kind's field order, absent ones None
 
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
-# A timestamp with 7 or more fractional digits (msgspec rounds, pydantic truncates) or an integer
-# of 19 digits or more, which may be beyond 64 bits (an object field of msgspec takes it as it
-# is; pydantic words the error). The first pattern is a quick look at a whole block, the
-# second the exact one for its lines.
-SOME_LONG_DIGITS = re.compile(rb"\.[0-9]{7}|[0-9]{19}")
-LONG_DIGITS = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}|[0-9]{19}")
+# a timestamp with 7 or more fractional digits: msgspec rounds, pydantic truncates (the first
+# pattern is a quick look at a whole block, the second the exact one for its lines)
+SOME_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
+LONG_FRACTION = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}")
 NUL_ESCAPE = b"\\u0000"  # JSON writes a NUL only so; the pydantic path rejects NUL in text
 
 
@@ -81,6 +79,7 @@ class Plan:
     times: tuple[int, ...]
     order: tuple[tuple[int, int], ...]  # (later, earlier)
     crons: tuple[int, ...]
+    objects: tuple[int, ...]
 
 
 def _plan(kind: Kind) -> Plan:
@@ -90,7 +89,15 @@ def _plan(kind: Kind) -> Plan:
         tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.DATETIME),
         tuple((index[a], index[b]) for a, b in kind.order),
         tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.CRON),
+        tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.OBJECT),
     )
+
+
+def object_text(value: Any) -> str:
+    """An object field's value as the ledger holds it: JSON with its keys sorted (so that the
+    order of keys in the input changes nothing). Raises orjson.JSONEncodeError for an integer
+    beyond 64 bits (validation rejects those)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _to_utc(values: Values, times: tuple[int, ...]) -> Values:
@@ -109,9 +116,10 @@ def _cron_ok(value: str) -> bool:
 
 def _checker(plan: Plan) -> Callable[[Values], Values | None] | None:
     """The checks of one kind as straight-line code (no loops over its fields: this runs for
-    every record): timestamps with a non-zero offset to UTC, time order, cron expressions.
-    It returns the values (converted) or None for "ask pydantic"."""
-    if not plan.times and not plan.crons:
+    every record): timestamps with a non-zero offset to UTC, time order, cron expressions,
+    objects to their JSON text (an integer beyond 64 bits fails there). It returns the values
+    (converted) or None for "ask pydantic"."""
+    if not plan.times and not plan.crons and not plan.objects:
         return None
     code = ["def check(values):"]
     if plan.times:
@@ -127,8 +135,23 @@ def _checker(plan: Plan) -> Callable[[Values], Values | None] | None:
     for i in plan.crons:
         code.append(f"    if values[{i}] is not None and not cron_ok(values[{i}]):")
         code.append("        return None")
+    if plan.objects:
+        names = [f"o{i}" for i in plan.objects]
+        code.append(f"    {', '.join(names)}, = {', '.join(f'values[{i}]' for i in plan.objects)},")
+        code.append(f"    if {' or '.join(f'{n} is not None' for n in names)}:")
+        code.append("        values = list(values)")
+        code.append("        try:")
+        for i, n in zip(plan.objects, names, strict=True):
+            code.append(f"            if {n} is not None:")
+            code.append(f"                values[{i}] = text({n})")
+        code.append("        except JSONEncodeError:")
+        code.append("            return None")
+        code.append("        return tuple(values)")
     code.append("    return values")
-    scope: dict[str, Any] = {"UTC": UTC, "to_utc": _to_utc, "cron_ok": _cron_ok}
+    scope: dict[str, Any] = {
+        "UTC": UTC, "to_utc": _to_utc, "cron_ok": _cron_ok, "text": object_text,
+        "JSONEncodeError": orjson.JSONEncodeError,
+    }
     exec("\n".join(code), scope)  # noqa: S102 - code built above from the kind's field indexes
     check: Callable[[Values], Values | None] = scope["check"]
     return check
@@ -195,6 +218,18 @@ def field_names(kind: str) -> tuple[str, ...]:
     return next(k.field_names for k in KINDS if k.name == kind)
 
 
+@cache
+def object_fields(kind: str) -> tuple[int, ...]:
+    return next(_plan(k).objects for k in KINDS if k.name == kind)
+
+
 def values_of(kind: str, record: dict[str, Any]) -> Values:
-    """The values of a validated record (a dict) in its kind's field order."""
-    return tuple(map(record.get, field_names(kind)))
+    """The values of a validated record (a dict) in its kind's field order, as the fast path
+    gives them (objects as their JSON text)."""
+    values = tuple(map(record.get, field_names(kind)))
+    objects = object_fields(kind)
+    if objects:
+        values = tuple(
+            object_text(v) if i in objects and v is not None else v for i, v in enumerate(values)
+        )
+    return values
