@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.progress import (
     BarColumn,
@@ -24,12 +25,12 @@ from sqlalchemy import Engine
 from opsledger.cli.render import csv_text, err_console, markdown, out_console, print_json, table
 from opsledger.cli.state import state
 from opsledger.errors import UsageError
-from opsledger.ingest.importer import ImportResult, apply_items, import_source
-from opsledger.ingest.reader import Item, open_source
+from opsledger.ingest.importer import BATCH, ImportResult, apply_entries, import_source
+from opsledger.ingest.reader import Entry, entries_of_lines, open_source
 from opsledger.ingest.replay import export_csv, export_jsonl, rebuild
 from opsledger.integrity import run_checks
+from opsledger.records.fast import decoder
 from opsledger.records.spec import KINDS, kind_for_name
-from opsledger.records.validation import validate_json_line
 
 
 class ExportFormat(StrEnum):
@@ -239,13 +240,18 @@ def check_cmd(
         out_console().print(table(f"{len(rows)} integrity findings", headers, rows))
 
 
-def _demo_items(seed: int, scale: float, end: date) -> Iterator[Item]:
+def _demo_entries(seed: int, scale: float, end: date) -> Iterator[list[Entry]]:
+    """The generated records as JSON lines, validated as an imported file's are (the fast
+    path, pydantic where it declines), in blocks."""
     from opsledger.demo.generator import generate
 
-    for n, rec in enumerate(generate(seed=seed, scale=scale, end=end), 1):
-        line = json.dumps(rec, separators=(",", ":"))
-        kind, record = validate_json_line(line, "demo", f"record {n}")
-        yield Item(kind, record, "json", line)
+    fast = decoder(False)
+    records = generate(seed=seed, scale=scale, end=end)
+    first = 1
+    while block := list(islice(records, BATCH)):
+        lines = [orjson.dumps(rec) for rec in block]
+        yield entries_of_lines(fast, lines, first, "demo", False)
+        first += len(block)
 
 
 def demo_cmd(
@@ -279,14 +285,15 @@ def demo_cmd(
     ) as bar:
         task = bar.add_task("generating and importing the demo", total=None)
 
-        def counted() -> Iterator[Item]:
-            for i, item in enumerate(_demo_items(seed, scale, end_day), 1):
-                if i % 5000 == 0:
-                    bar.update(task, completed=i)
-                yield item
+        def counted() -> Iterator[list[Entry]]:
+            done = 0
+            for block in _demo_entries(seed, scale, end_day):
+                done += len(block)
+                bar.update(task, completed=done)
+                yield block
 
         with engine.begin() as conn:
-            result = apply_items(conn, counted(), f"demo seed={seed} scale={scale}")
+            result = apply_entries(conn, counted(), f"demo seed={seed} scale={scale}")
     t = result.totals()
     err_console().print(
         f"demo: {t.inserted:,} inserted, {t.replaced:,} replaced, "

@@ -157,11 +157,7 @@ def _read_jsonl_blocks(
             _check_start(raws[0], source)
         first = lineno + 1
         lineno += len(raws)
-        got = _fast_entries(fast, raws, lenient)
-        block: list[Entry] = (
-            _complete(got, raws, first, source, lenient) if None in got
-            else got  # type: ignore[assignment]  # no None in it
-        )
+        block = entries_of_lines(fast, raws, first, source, lenient)
         for start in range(0, len(block), size):
             part = block[start : start + size]
             seen += len(part)
@@ -170,6 +166,19 @@ def _read_jsonl_blocks(
             progress(stream.tell())
     if seen == 0:
         raise RecordError(source, "", None, "the file is empty (no records)")
+
+
+def entries_of_lines(
+    fast: Callable[[bytes], Entry | None], raws: list[bytes], first: int, source: str,
+    lenient: bool,
+) -> list[Entry]:
+    """The entries of JSON lines (bytes, with or without their line breaks; `first` is the
+    number of the first line, for errors): the fast path where it is sure, pydantic for the
+    rest, blank lines skipped. Raises RecordError at the first bad line."""
+    got = _fast_entries(fast, raws, lenient)
+    if None in got:
+        return _complete(got, raws, first, source, lenient)
+    return got  # type: ignore[return-value]  # no None in it
 
 
 def _fast_entries(
