@@ -5,7 +5,6 @@ medians, storms). Definitions in docs/commands/alerts.md."""
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -105,10 +105,10 @@ def _series_key(raw: str | None) -> str:
     text (key order does not matter), or None (no labels either): the rule as a whole."""
     if raw is None or raw[0] == "f":
         return raw or ""
-    value = json.loads(raw[1:])
+    value = orjson.loads(raw[1:])
     if not value:
         return ""
-    return "l" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "l" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _chunks(
