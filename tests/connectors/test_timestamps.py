@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opsledger.connectors.base import PayloadError, instant, rfc3339, timestamp
+from opsledger.connectors.base import PayloadError, instant, rfc3339, timestamp, utc_text
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,29 @@ def test_instant_keeps_the_instant() -> None:
     t = instant("x", "at", "2026-10-04T15:22:05.25+02:00")
     assert t == datetime(2026, 10, 4, 15, 22, 5, 250000, tzinfo=timezone(timedelta(hours=2)))
     assert t.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-10-04T13:22:05Z",
+        "2026-10-04T13:22:05.000Z",
+        "2026-10-04T13:22:05.5Z",
+        "2026-10-04T13:22:05.123Z",
+        "2026-10-04T13:22:05.123456Z",
+        "2026-10-04T13:22:05.000000001Z",
+        "2026-10-04T13:22:05.123456789Z",
+        "0001-01-01T00:00:00Z",
+        "2026-10-04T13:22:05+00:00",
+        "2026-10-04T15:22:05.25+02:00",
+        "2026-10-04 13:22:05Z",
+        "2026-10-04T13:22:05,5Z",
+        "20261004T132205Z",
+        "2026-W40-7T13:22:05Z",
+        "2026-10-04T13:22Z",
+        " 2026-10-04T13:22:05.123456789Z",
+    ],
+)
+def test_utc_text_is_rfc3339_of_the_instant(value: str) -> None:
+    t = instant("x", "at", value)
+    assert utc_text(value, t) == rfc3339(t) == timestamp("x", "at", value)

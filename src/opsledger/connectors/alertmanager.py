@@ -20,8 +20,8 @@ from opsledger.connectors.base import (
     instant,
     load_json,
     register,
-    rfc3339,
     short_hash,
+    utc_text,
 )
 
 NAME = "alertmanager"
@@ -49,9 +49,13 @@ def _time(connector: str, where: str, value: Any) -> datetime | None:
 
 
 def _strings(connector: str, where: str, value: Any, what: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise PayloadError(connector, where, f"{what} must be an object of strings")
-    return value
+    if isinstance(value, dict):
+        for v in value.values():
+            if not isinstance(v, str):
+                break
+        else:
+            return value
+    raise PayloadError(connector, f"{where}.{what}", f"{what} must be an object of strings")
 
 
 def episode(
@@ -66,13 +70,11 @@ def episode(
     where = f"alerts[{i}]"
     if not isinstance(alert, dict):
         raise PayloadError(connector, where, "an alert must be an object")
-    labels = _strings(connector, f"{where}.labels", alert.get("labels"), "labels")
+    labels = _strings(connector, where, alert.get("labels"), "labels")
     name = labels.get("alertname")
     if not name:
         raise PayloadError(connector, f"{where}.labels", "no alertname label")
-    annotations = _strings(
-        connector, f"{where}.annotations", alert.get("annotations") or {}, "annotations"
-    )
+    annotations = _strings(connector, where, alert.get("annotations") or {}, "annotations")
     generator = alert.get("generatorURL")
     if generator is not None and not isinstance(generator, str):
         raise PayloadError(connector, f"{where}.generatorURL", "must be a string")
@@ -81,7 +83,8 @@ def episode(
         raise PayloadError(
             connector, f"{where}.status", f"must be firing or resolved, got {status!r}"
         )
-    fired = _time(connector, f"{where}.startsAt", alert.get("startsAt"))
+    starts = alert.get("startsAt")
+    fired = _time(connector, f"{where}.startsAt", starts)
     if fired is None:
         raise PayloadError(connector, f"{where}.startsAt", "the zero time: the alert has no start")
     fp = _fingerprint(alert, labels)
@@ -90,7 +93,7 @@ def episode(
         "id": f"{prefix}-{fp}-{int(fired.timestamp())}",
         "name": name,
         "source": connector,
-        "fired_at": rfc3339(fired),
+        "fired_at": utc_text(starts, fired),
         "labels": labels,
         "fingerprint": fp,
     }
@@ -108,11 +111,12 @@ def episode(
     if status == "resolved":
         # endsAt of a firing alert is only a guess of expiry (or the zero time): used when
         # resolved
-        ended = _time(connector, f"{where}.endsAt", alert.get("endsAt"))
+        ends = alert.get("endsAt")
+        ended = _time(connector, f"{where}.endsAt", ends)
         if ended is None:
             reason = "a resolved alert needs its end time, got the zero time"
             raise PayloadError(connector, f"{where}.endsAt", reason)
-        rec["resolved_at"] = rfc3339(ended)
+        rec["resolved_at"] = utc_text(ends, ended)
     return rec
 
 

@@ -125,6 +125,26 @@ def rfc3339(t: datetime) -> str:
     return t.isoformat()[:-6] + "Z"
 
 
+def utc_text(value: Any, t: datetime) -> str:
+    """`rfc3339(t)` for the `t` that `instant` read from `value`, without formatting it
+    when `value` is written as RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SS[.digits]Z`, as
+    Alertmanager and Grafana send them): then `fromisoformat` read t's date and time from
+    its first 19 characters."""
+    if (
+        type(value) is str
+        and value[-1:] == "Z"
+        and value[10:11] == "T"
+        and (len(value) == 20 or value[19:20] == ".")
+        and value[4:5] == "-"
+        and value[7:8] == "-"
+        and value[13:14] == ":"
+        and value[16:17] == ":"
+    ):
+        us = t.microsecond
+        return f"{value[:19]}.{us:06d}Z" if us else value[:19] + "Z"
+    return rfc3339(t)
+
+
 def timestamp(connector: str, where: str, value: Any) -> str:
     """A vendor timestamp as RFC 3339 UTC (nanoseconds cut to microseconds). Naive: error."""
     return rfc3339(instant(connector, where, value))
