@@ -82,9 +82,12 @@ def _schema_head() -> str:
 def _generator_sha() -> str:
     import hashlib
 
-    import opsledger.demo.generator as gen
+    import opsledger.demo as demo
 
-    return hashlib.sha256(Path(gen.__file__).read_bytes()).hexdigest()[:16]
+    sha = hashlib.sha256()
+    for path in sorted(Path(demo.__file__).parent.glob("*.py")):  # the generator and its parts
+        sha.update(path.read_bytes())
+    return sha.hexdigest()[:16]
 
 
 def _wanted() -> dict[str, Any]:
