@@ -133,6 +133,8 @@ def _typed(got: Any) -> Any:
        ascii_only=st.booleans())
 @example(records=[{"kind": "alert", "id": "a", "name": "n",
                    "fired_at": "2026-10-04T13:22:05.9999995Z"}], lenient=False, ascii_only=True)
+@example(records=[{"kind": "asset", "id": "h", "tags": {"b": 1, "a": [2, {"c": None}]}},
+                  {"kind": "asset", "id": "g", "tags": {}}], lenient=False, ascii_only=False)
 @example(records=[{"kind": "budget", "id": "b", "scope": "s", "month": "2026-10\n",
                    "amount": 1}], lenient=False, ascii_only=True)
 def test_fast_path_reads_what_pydantic_reads(
