@@ -33,7 +33,7 @@ def fresh_database(backend: str) -> str:
     if backend == "sqlite":
         OUT.mkdir(exist_ok=True)
         db = OUT / "webhook-ingest.db"
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-writer"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{db}"
     from sqlalchemy import create_engine, text
