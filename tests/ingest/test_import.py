@@ -137,6 +137,8 @@ BAD_LINES = [
         "tags",
         "holds the integer -9223372036854775809, beyond the 64 bits",
     ),
+    ('{"kind":"asset","id":"h","tags":{"a":1e400,"b":null}}', "tags", "inf, which is not finite"),
+    ('{"kind":"asset","id":"h","tags":{"a":[NaN]}}', "tags", "nan, which is not finite"),
 ]
 
 

@@ -8,12 +8,14 @@ obey exactly the same rules.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, NotRequired, Required, Union
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -48,10 +50,19 @@ def _cron(value: str) -> str:
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1  # JSON text in an object may hold it (orjson writes it exactly)
 
 
 def _storable_numbers(value: Any) -> Any:
-    """An object's integers must fit in 64 bits (its JSON is stored and read back so)."""
+    """An object's numbers must be stored as they are: integers within 64 bits, floats finite
+    (pydantic reads NaN, Infinity and 1e400 in an object; as JSON text they would become
+    null). orjson, in C, refuses larger integers and writes null for a non-finite float, so
+    only an object it refuses or whose JSON has a null needs a look in Python."""
+    try:
+        if b"null" not in orjson.dumps(value):
+            return value
+    except orjson.JSONEncodeError:
+        pass
     stack = [value]
     while stack:
         v = stack.pop()
@@ -59,8 +70,10 @@ def _storable_numbers(value: Any) -> Any:
             stack.extend(v.values())
         elif isinstance(v, list):
             stack.extend(v)
-        elif isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= INT64_MAX:
+        elif isinstance(v, int) and not isinstance(v, bool) and not INT64_MIN <= v <= UINT64_MAX:
             raise ValueError(f"holds the integer {v}, beyond the 64 bits a number may have here")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"holds the number {v}, which is not finite")
     return value
 
 
