@@ -102,3 +102,41 @@ def test_store_failure_fails_the_import(
         import_source(conn, open_source(str(path)))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(imports)).scalar_one() == 0
+
+
+def _counts(out: str) -> dict[str, Any]:
+    return {c["source"].rsplit("/", 1)[-1] + ":" + k: v
+            for c in json.loads(out)["imported"] for k, v in c["counts"].items()}
+
+
+@pytest.mark.parametrize("known_ids", [0, 3, 1_000_000])
+def test_bulk_import_remembers_what_it_stored(
+    cli: Any, engine: Engine, tmp_path: Path, small_batches: None,
+    monkeypatch: pytest.MonkeyPatch, known_ids: int,
+) -> None:
+    """Into tables empty at its start, a file import looks up only the ids it stored itself
+    (kept in memory up to KNOWN_IDS a kind, then it asks the database): the counts and the
+    tables are those of an import that asks the database for every id (KNOWN_IDS 0), with ids
+    repeated across batches, changed and changed back; a second file then finds the stored
+    records in the database."""
+    monkeypatch.setattr(importer, "KNOWN_IDS", known_ids)
+    recs = records(120)
+    recs += [{"kind": "team", "id": "t1", "name": "T1"}, {"kind": "team", "id": "t9", "name": "x"}]
+    recs += [dict(r) for r in records(40)[5:]]  # the same alerts again, unchanged
+    a2 = next(r for r in recs if r["id"] == "a2")
+    recs += [{**a2, "severity": "critical"}, a2]  # changed, then back, batches after its first
+    code, out, err = cli("import", str(write(tmp_path / "a.jsonl", recs)), "--format", "json")
+    assert code == 0, err
+    assert _counts(out) == {  # an id again in the same file counts once, as it ends
+        "a.jsonl:team": {"inserted": 6, "replaced": 0, "unchanged": 1},
+        "a.jsonl:alert": {"inserted": 120, "replaced": 0, "unchanged": 40},
+    }
+    with engine.connect() as conn:
+        table = RECORD_TABLES["alert"]
+        assert conn.execute(select(table.c.severity).where(table.c.id == "a2")).scalar_one() \
+            == "warning"
+    second = [{"kind": "team", "id": "t9", "name": "y"}, a2]
+    code, out, err = cli("import", str(write(tmp_path / "b.jsonl", second)), "--format", "json")
+    assert code == 0, err  # tables not empty now: the stored records are found
+    assert _counts(out) == {"b.jsonl:team": {"inserted": 0, "replaced": 1, "unchanged": 0},
+                            "b.jsonl:alert": {"inserted": 0, "replaced": 0, "unchanged": 1}}

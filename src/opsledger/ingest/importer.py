@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -23,7 +24,7 @@ from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
 from opsledger.ingest.rows import digest, kind_sql, same_content, values_digest
 from opsledger.records.fast import Values
-from opsledger.records.tables import imports, raw_chunks, record_versions
+from opsledger.records.tables import RECORD_TABLES, imports, raw_chunks, record_versions
 
 __all__ = [
     "BATCH", "ImportResult", "KindCounts", "apply_entries", "apply_items", "digest",
@@ -71,6 +72,10 @@ class _State(NamedTuple):
 # a _State from a tuple without NamedTuple's __new__, which is Python code (once a record)
 _make_state = tuple.__new__
 
+# The most ids of a kind an import remembers having stored into a table that was empty when
+# it began (about 100 bytes each); past that it asks the database again (_Applier._known).
+KNOWN_IDS = 1_000_000
+
 
 class _Applier:
     """Applies the items of one import (or, in a rebuild, of the raw log) in batches: each item
@@ -83,12 +88,29 @@ class _Applier:
         import_id: int,
         lenient: bool,
         inbound_id: int | None = None,
+        bulk: bool = False,
     ) -> None:
         self.conn = conn
         self.import_id = import_id
         self.lenient = lenient
         self.inbound_id = inbound_id
         self.counts: dict[str, KindCounts] = {}
+        # With `bulk` (a file import, a rebuild), each kind's table is checked once for rows;
+        # while it had none when this import began, only ids this import stored can be found,
+        # and they are remembered here (None: ask the database). The check costs a query a
+        # kind: it pays off over the thousands of records of a file, not for a webhook's few.
+        self.bulk = bulk
+        self._known: dict[str, set[str] | None] = {}
+
+    def _stored_ids(self, kind: str) -> set[str] | None:
+        """The ids of `kind` this import stored, when they are the only ones stored."""
+        if not self.bulk:
+            return None
+        if kind not in self._known:
+            table = RECORD_TABLES[kind]
+            row = self.conn.execute(select(table.c.id).limit(1)).first()
+            self._known[kind] = set() if row is None else None
+        return self._known[kind]
 
     def _lookup(self, entries: list[Entry]) -> dict[tuple[str, str], _State]:
         wanted: dict[str, set[str]] = {}
@@ -99,9 +121,22 @@ class _Applier:
             ids.add(values[0])  # the id is every kind's first field
         state: dict[tuple[str, str], _State] = {}
         for kind, ids in wanted.items():
+            known = self._stored_ids(kind)
+            if known is not None:
+                ids &= known  # no other id of this kind is stored
+                if not ids:
+                    continue
             for rid, dig, imp, raw, line in kind_sql(self.conn, kind).states(self.conn, list(ids)):
                 state[(kind, rid)] = _make_state(_State, (dig, imp, raw, line))
         return state
+
+    def _remember(self, rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]]) -> None:
+        for kind, kind_rows in rows.items():
+            known = self._known.get(kind)
+            if known is not None:
+                known.update(map(itemgetter(1), kind_rows))
+                if len(known) > KNOWN_IDS:
+                    self._known[kind] = None
 
     def _pre_import(self, kind: str, rid: str, pending: dict[tuple[str, str], dict[str, Any]]
                     ) -> tuple[_State | None, int | None]:
@@ -187,6 +222,7 @@ class _Applier:
                 kind_rows = rows[kind] = {}
             kind_rows[key] = (values, st)
         self._store(self._statements(rows), chunks, replaced, dropped)
+        self._remember(rows)
 
     def _statements(self, rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]]
                     ) -> list[tuple[str, Any]]:
@@ -241,8 +277,10 @@ def apply_entries(
     source: str,
     lenient: bool = False,
     inbound_id: int | None = None,
+    bulk: bool = False,
 ) -> ImportResult:
-    """Apply batches of entries as one import, inside the caller's transaction."""
+    """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
+    records (see _Applier)."""
     inserted = conn.execute(
         _NEW_IMPORT,
         {"source": source, "imported_at": datetime.now(UTC), "inserted": 0, "replaced": 0,
@@ -250,7 +288,7 @@ def apply_entries(
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
-    applier = _Applier(conn, import_id, lenient, inbound_id)
+    applier = _Applier(conn, import_id, lenient, inbound_id, bulk)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()
@@ -299,4 +337,4 @@ def import_source(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     batches = read_entries(src, lenient, progress, BATCH)
-    return apply_entries(conn, batches, src.name, lenient)
+    return apply_entries(conn, batches, src.name, lenient, bulk=True)

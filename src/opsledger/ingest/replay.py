@@ -91,7 +91,8 @@ def rebuild(conn: Connection) -> dict[str, int]:
                 applier.apply(batch, pointers)
                 batch, pointers = [], []
             if applier is None or applier.import_id != raw.import_id:
-                applier = _Applier(conn, raw.import_id, raw.lenient, raw.inbound_id)
+                applier = _Applier(conn, raw.import_id, raw.lenient, raw.inbound_id,
+                                   bulk=applier is None)  # the tables are empty then
         where = f"raw chunk {raw.seq}, line {raw.line + 1}"
         if raw.format == "csv":
             row = json.loads(raw.payload)
