@@ -111,7 +111,9 @@ KINDS: tuple[Kind, ...] = (
             Field("acknowledged_at", T),
             Field("acknowledged_by"),
             Field("actionable", B),
-            Field("incident", ref="incident", index=True),
+            # indexed by records/tables.py for the alerts linked to an incident only (a partial
+            # index: most alerts have none, and each NULL entry cost every insert a b-tree write)
+            Field("incident", ref="incident"),
             Field("runbook_url"),
             Field("labels", O),
             # opsledger's own additions, filled by connectors

@@ -66,6 +66,11 @@ def _record_table(kind: Kind) -> Table:
 
 
 RECORD_TABLES: dict[str, Table] = {k.name: _record_table(k) for k in KINDS}
+# the alerts of an incident (its timeline, review, auto-resolve): a partial index, as most alerts
+# belong to none; `incident = :id` implies the index's condition on SQLite and PostgreSQL
+_alert_incident = RECORD_TABLES["alert"].c.incident
+Index("ix_alerts_incident", _alert_incident, sqlite_where=_alert_incident.is_not(None),
+      postgresql_where=_alert_incident.is_not(None))
 # backup_success_rate reads each job's runs by time: a covering index (job, started_at, status)
 Index("ix_backup_runs_job_started_at", RECORD_TABLES["backup_run"].c.job,
       RECORD_TABLES["backup_run"].c.started_at, RECORD_TABLES["backup_run"].c.status)
