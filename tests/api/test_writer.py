@@ -382,3 +382,42 @@ def test_writers_of_several_processes_take_turns(
         writer_module.WriteTurn
     )
     engine.dispose()
+
+
+def test_writers_of_several_processes_take_turns_on_postgresql(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL each writer transaction takes an advisory lock first, so the writers of
+    `serve --workers N` take turns: one never merges a patch against a record the other has
+    changed but not committed (which would lose that change's fields). Another connection
+    holding the lock stands for the other process's writer."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the SQLite writers take turns through a flock (test above)")
+    writer = Writer(engine, None, TokenCache())
+    body = notification(alert(f"pgturn{uuid.uuid4().hex[:8]}"))
+    assert ALERTMANAGER is not None
+
+    async def send() -> ImportResult:
+        return await writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, None, None)
+
+    other = engine.connect()
+    try:
+        other.exec_driver_sql("SELECT pg_advisory_lock(%s)", (writer_module.WRITER_LOCK,))
+        other.commit()
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(send())
+        loop.run_until_complete(asyncio.sleep(0.5))
+        assert not task.done() and writer.batches == 0  # waits for its turn
+        waiting = other.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).scalar_one()
+        assert waiting == 1
+        other.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (writer_module.WRITER_LOCK,))
+        other.commit()
+        result = loop.run_until_complete(task)  # its turn came: stored
+        loop.close()
+    finally:
+        other.close()
+        writer.close()
+    assert counts(result) == (1, 0, 0)
+    assert writer.batches == 1

@@ -88,6 +88,11 @@ def writer_engine(engine: Engine) -> Engine:
     return make_engine(engine.url.render_as_string(hide_password=False), "BEGIN IMMEDIATE")
 
 
+# The PostgreSQL advisory lock a webhook writer holds for its transaction (a constant of
+# opsledger's own: "opsl" "wrtr" in ASCII).
+WRITER_LOCK = 0x6F70736C_77727472
+
+
 class WriteTurn:
     """The writers of several server processes (`serve --workers N`) on one SQLite file take
     turns at its write lock through an exclusive `flock` on a file next to the database
@@ -265,6 +270,10 @@ class Writer:
         return conn, True
 
     def _transaction(self, conn: Connection, jobs: list[Job]) -> None:
+        if conn.dialect.name == "postgresql":
+            # writers of several processes (`serve --workers N`) take turns: a patch merged
+            # against a record another writer has changed but not committed would lose fields
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
         active = active_token_hashes(conn, (j.token_hash for j in jobs if j.token_hash))
         fast: list[Job] = []  # consecutive payloads for the fast path, applied together
         for job in jobs:
