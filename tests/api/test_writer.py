@@ -346,6 +346,13 @@ def test_inbound_payloads_of_a_batch_are_kept_as_the_general_path_keeps_them(
     assert rows[4].import_id is None  # changed nothing
 
 
+async def one_alert(writer: Writer, fingerprint: str) -> ImportResult:
+    """A notification of one new alert, through `writer`; returns after its commit."""
+    body = notification(alert(fingerprint))
+    assert ALERTMANAGER is not None
+    return await writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, None, None)
+
+
 def test_writers_of_several_processes_take_turns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -359,16 +366,10 @@ def test_writers_of_several_processes_take_turns(
     assert isinstance(other, writer_module.WriteTurn)
     assert other.path == f"{db}-writer"
     writer = Writer(engine, None, TokenCache())
-    body = notification(alert("turns"))
-    assert ALERTMANAGER is not None
-
-    async def send() -> ImportResult:
-        return await writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, None, None)
-
     try:
         with other:  # the other process's writer is in a transaction
             loop = asyncio.new_event_loop()
-            task = loop.create_task(send())
+            task = loop.create_task(one_alert(writer, "turns"))
             loop.run_until_complete(asyncio.sleep(0.3))
             assert not task.done() and writer.batches == 0  # waits for its turn
         result = loop.run_until_complete(task)  # its turn came: stored
@@ -394,18 +395,12 @@ def test_writers_of_several_processes_take_turns_on_postgresql(
     if engine.dialect.name != "postgresql":
         pytest.skip("the SQLite writers take turns through a flock (test above)")
     writer = Writer(engine, None, TokenCache())
-    body = notification(alert(f"pgturn{uuid.uuid4().hex[:8]}"))
-    assert ALERTMANAGER is not None
-
-    async def send() -> ImportResult:
-        return await writer.ingest(ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, None, None)
-
     other = engine.connect()
     try:
         other.exec_driver_sql("SELECT pg_advisory_lock(%s)", (writer_module.WRITER_LOCK,))
         other.commit()
         loop = asyncio.new_event_loop()
-        task = loop.create_task(send())
+        task = loop.create_task(one_alert(writer, f"pgturn{uuid.uuid4().hex[:8]}"))
         loop.run_until_complete(asyncio.sleep(0.5))
         assert not task.done() and writer.batches == 0  # waits for its turn
         waiting = other.exec_driver_sql(
