@@ -26,6 +26,7 @@ from opsledger.connectors.base import get_connector
 from opsledger.core.db import open_database
 from opsledger.ingest.importer import ImportResult
 from opsledger.ingest.inbound import ingest_records
+from opsledger.ingest.rawlog import versions
 from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
 from opsledger.records.validation import canonical
 
@@ -246,6 +247,21 @@ def test_batched_payloads_end_as_payloads_applied_one_by_one(
     assert len(records(batched_run)) == 3
     assert all("resolved_at" in r for r in records(batched_run).values())
 
+    def history(run: str) -> dict[str, list[tuple[dict[str, Any], bool]]]:
+        """Every version of each record (the raw line it points at), as the batch path's
+        importer kept them from the states it was given."""
+        with engine.connect() as conn:
+            return {
+                rid.replace(run, "RUN"): [
+                    (json.loads(v.raw.payload.replace(run, "RUN")), v.current)
+                    for v in versions(conn, "alert", rid)
+                ]
+                for rid in stored if run in rid
+            }
+
+    assert history(batched_run) == history(one_by_one_run)
+    assert sum(len(v) for v in history(batched_run).values()) > 3  # replaced versions kept
+
 
 def test_when_the_batch_path_fails_each_payload_goes_the_general_way(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
@@ -416,3 +432,52 @@ def test_writers_of_several_processes_take_turns_on_postgresql(
         writer.close()
     assert counts(result) == (1, 0, 0)
     assert writer.batches == 1
+
+
+def test_a_batch_over_stored_records_keeps_their_versions(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch path reads the stored records once (api/batch._load) and hands their states
+    to the importer: a batch that resolves alerts stored by an earlier transaction keeps the
+    same versions (the lines the replaced versions point at) as payloads applied one by one."""
+    assert ALERTMANAGER is not None
+    reference, batched = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+
+    def firing(run: str) -> bytes:
+        return notification(*(alert(f"{run}{i}") for i in range(3)))
+
+    def resolving(run: str) -> list[bytes]:
+        return [notification(alert(f"{run}{i}", status="resolved")) for i in range(3)]
+
+    for body in [firing(reference), *resolving(reference)]:
+        with engine.begin() as conn:
+            ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
+    with engine.begin() as conn:
+        body = firing(batched)
+        ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
+
+    def general(*args: Any) -> None:
+        raise AssertionError("the batch took the general path")
+
+    monkeypatch.setattr(writer_module, "ingest_records", general)
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    try:
+        results = asyncio.run(send_all(writer, resolving(batched), release))
+    finally:
+        writer.close()
+    assert sizes == [3]
+    assert [counts(r) for r in results] == [(0, 1, 0)] * 3
+
+    def history(run: str) -> dict[str, list[tuple[dict[str, Any], bool]]]:
+        with engine.connect() as conn:
+            ids = conn.execute(select(RECORD_TABLES["alert"].c.id)).scalars()
+            return {
+                rid.replace(run, "RUN"): [
+                    (json.loads(v.raw.payload.replace(run, "RUN")), v.current)
+                    for v in versions(conn, "alert", rid)
+                ]
+                for rid in ids if run in rid
+            }
+
+    assert history(batched) == history(reference)
+    assert [len(v) for v in history(batched).values()] == [2, 2, 2]

@@ -35,14 +35,27 @@ from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.core.sql import native_times, placeholder
 from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import ImportResult, KindCounts, apply_items, digest
+from opsledger.ingest.importer import (
+    ImportResult,
+    KindCounts,
+    RecordState,
+    apply_items,
+    digest,
+)
 from opsledger.ingest.inbound import record_line, storable_text
 from opsledger.ingest.reader import Item
 from opsledger.ingest.rows import same_content
 from opsledger.kpis.policy import Policy
 from opsledger.records.fast import values_of
 from opsledger.records.spec import KIND_BY_NAME
-from opsledger.records.tables import DIGEST, RECORD_TABLES, inbound_payloads
+from opsledger.records.tables import (
+    DIGEST,
+    IMPORT,
+    LINE,
+    RAW,
+    RECORD_TABLES,
+    inbound_payloads,
+)
 from opsledger.records.validation import plain_value, validate_json_line
 
 CHUNK = 500
@@ -103,26 +116,33 @@ def _select(kind: str) -> tuple[list[str], Select[Any]]:
     if found is None:
         table = RECORD_TABLES[kind]
         names = [f.name for f in KIND_BY_NAME[kind].fields]
-        stmt: Select[Any] = select(*(table.c[n] for n in names), table.c[DIGEST]).where(
-            table.c.id.in_(bindparam("ids", expanding=True))
-        )
+        stmt: Select[Any] = select(
+            *(table.c[n] for n in names), table.c[DIGEST], table.c[IMPORT], table.c[RAW],
+            table.c[LINE],
+        ).where(table.c.id.in_(bindparam("ids", expanding=True)))
         found = _SELECTS[kind] = (names, stmt)
     return found
 
 
-def _load(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
-    """The stored records of `keys`: one query per kind and CHUNK ids."""
+def _load(conn: Connection, keys: set[tuple[str, str]]
+          ) -> tuple[dict[tuple[str, str], _Stored], dict[tuple[str, str], RecordState]]:
+    """The stored records of `keys`, and their states as the importer keeps them (so that
+    it need not look them up again): one query per kind and CHUNK ids."""
     by_kind: dict[str, list[str]] = {}
     for kind, rid in keys:
         by_kind.setdefault(kind, []).append(rid)
     found: dict[tuple[str, str], _Stored] = {}
+    states: dict[tuple[str, str], RecordState] = {}
     for kind, ids in by_kind.items():
         names, stmt = _select(kind)
+        n = len(names)
         for start in range(0, len(ids), CHUNK):
             for row in conn.execute(stmt, {"ids": ids[start : start + CHUNK]}):
-                values = dict(zip(names, row[:-1], strict=True))
-                found[(kind, values["id"])] = _Stored(kind, values, row[-1])
-    return found
+                values = dict(zip(names, row[:n], strict=True))
+                key = (kind, values["id"])
+                found[key] = _Stored(kind, values, row[n])
+                states[key] = RecordState(row[n], row[n + 1], row[n + 2], row[n + 3])
+    return found, states
 
 
 def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
@@ -194,7 +214,7 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
     do not validate gets `error` and leaves no trace; each other gets its `result`. Raises
     RuntimeError if apply_items counted otherwise than this module (the caller then rolls
     back and applies the payloads one by one)."""
-    state = _load(conn, {(r["kind"], r["id"]) for p in payloads for r in p.records})
+    state, stored = _load(conn, {(r["kind"], r["id"]) for p in payloads for r in p.records})
     for payload in payloads:
         _merge(payload, state)
     accepted = [p for p in payloads if p.error is None]
@@ -202,7 +222,7 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
     inbound: list[tuple[str, int | None, str]] = []
     for run in _runs(accepted):
         source = f"{run[0].connector.name} webhook"
-        done = apply_items(conn, [it for p in run for it in p.items], source)
+        done = apply_items(conn, [it for p in run for it in p.items], source, known=stored)
         if _totals([done.counts]) != _totals([p.counts for p in run]):
             raise RuntimeError(f"counts differ: {done.counts} vs {[p.counts for p in run]}")
         t = done.totals()

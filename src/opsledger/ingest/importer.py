@@ -27,8 +27,8 @@ from opsledger.records.fast import Values
 from opsledger.records.tables import RECORD_TABLES, imports, raw_chunks, record_versions
 
 __all__ = [
-    "BATCH", "ImportResult", "KindCounts", "apply_entries", "apply_items", "digest",
-    "import_source",
+    "BATCH", "ImportResult", "KindCounts", "RecordState", "apply_entries", "apply_items",
+    "digest", "import_source",
 ]
 
 BATCH = BLOCK
@@ -72,6 +72,8 @@ class _State(NamedTuple):
 # a _State from a tuple without NamedTuple's __new__, which is Python code (once a record)
 _make_state = tuple.__new__
 
+RecordState = _State  # for callers that read the stored states themselves (apply_items)
+
 # The most ids of a kind an import remembers having stored into a table that was empty when
 # it began (about 100 bytes each); past that it asks the database again (_Applier._known).
 KNOWN_IDS = 1_000_000
@@ -89,8 +91,10 @@ class _Applier:
         lenient: bool,
         inbound_id: int | None = None,
         bulk: bool = False,
+        known: dict[tuple[str, str], _State] | None = None,
     ) -> None:
         self.conn = conn
+        self.known = known  # the caller's states of every id applied (see apply_items)
         self.import_id = import_id
         self.lenient = lenient
         self.inbound_id = inbound_id
@@ -161,7 +165,7 @@ class _Applier:
         """Apply a batch of entries. In a rebuild `pointers` gives the raw line each entry
         comes from: the lines are in the log already, so the records point at them and none
         is written."""
-        state = self._lookup(entries)
+        state = self.known if self.known is not None else self._lookup(entries)
         # each record changed, by kind and id (a later line of the same id replaces it)
         rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]] = {}
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
@@ -260,15 +264,21 @@ def apply_items(
     source: str,
     lenient: bool = False,
     inbound_id: int | None = None,
+    known: dict[tuple[str, str], RecordState] | None = None,
 ) -> ImportResult:
-    """Apply items inside the caller's transaction (the caller commits or rolls back)."""
+    """Apply items inside the caller's transaction (the caller commits or rolls back).
+
+    `known`: the stored state of every (kind, id) the items name, as the caller read it in
+    this transaction (a key absent: not stored), so that the importer does not look them up
+    again; it is updated as the items are applied, so the same dict serves the next call in
+    the transaction."""
     it = iter(items)
 
     def batches() -> Iterator[list[Entry]]:
         while batch := list(islice(it, BATCH)):
             yield [entry(item) for item in batch]
 
-    return apply_entries(conn, batches(), source, lenient, inbound_id)
+    return apply_entries(conn, batches(), source, lenient, inbound_id, known=known)
 
 
 def apply_entries(
@@ -278,9 +288,10 @@ def apply_entries(
     lenient: bool = False,
     inbound_id: int | None = None,
     bulk: bool = False,
+    known: dict[tuple[str, str], RecordState] | None = None,
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
-    records (see _Applier)."""
+    records (see _Applier); `known`: see apply_items."""
     inserted = conn.execute(
         _NEW_IMPORT,
         {"source": source, "imported_at": datetime.now(UTC), "inserted": 0, "replaced": 0,
@@ -288,7 +299,7 @@ def apply_entries(
     ).inserted_primary_key
     assert inserted is not None
     import_id = int(inserted[0])
-    applier = _Applier(conn, import_id, lenient, inbound_id, bulk)
+    applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()

@@ -226,10 +226,12 @@ def object_fields(kind: str) -> tuple[int, ...]:
 def values_of(kind: str, record: dict[str, Any]) -> Values:
     """The values of a validated record (a dict) in its kind's field order, as the fast path
     gives them (objects as their JSON text)."""
-    values = tuple(map(record.get, field_names(kind)))
     objects = object_fields(kind)
-    if objects:
-        values = tuple(
-            object_text(v) if i in objects and v is not None else v for i, v in enumerate(values)
-        )
-    return values
+    if not objects:
+        return tuple(map(record.get, field_names(kind)))
+    values = list(map(record.get, field_names(kind)))
+    for i in objects:
+        v = values[i]
+        if v is not None:
+            values[i] = object_text(v)
+    return tuple(values)
