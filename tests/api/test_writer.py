@@ -98,6 +98,38 @@ def held_writer(
     return writer, release, sizes
 
 
+def webhook(conn: Any, body: bytes) -> ImportResult:
+    """A payload the general way (ingest.inbound), in the caller's transaction."""
+    assert ALERTMANAGER is not None
+    return ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
+
+
+def batched_writer(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Writer, threading.Event, list[int]]:
+    """A held writer (held_writer) whose payloads must all take the batch path."""
+
+    def general(*args: Any) -> None:
+        raise AssertionError("the batch took the general path")
+
+    monkeypatch.setattr(writer_module, "ingest_records", general)
+    return held_writer(engine, monkeypatch)
+
+
+def alert_history(engine: Engine, run: str) -> dict[str, list[tuple[dict[str, Any], bool]]]:
+    """Every version of each alert of `run` (the raw line it points at, read back), with
+    the run's tag replaced, so that two runs compare."""
+    with engine.connect() as conn:
+        ids = conn.execute(select(RECORD_TABLES["alert"].c.id)).scalars().all()
+        return {
+            rid.replace(run, "RUN"): [
+                (json.loads(v.raw.payload.replace(run, "RUN")), v.current)
+                for v in versions(conn, "alert", rid)
+            ]
+            for rid in ids if run in rid
+        }
+
+
 async def send_all(
     writer: Writer, bodies: list[bytes], release: threading.Event, token: str | None = None
 ) -> list[ImportResult | BaseException]:
@@ -220,14 +252,8 @@ def test_batched_payloads_end_as_payloads_applied_one_by_one(
     one_by_one = []
     for body in sequence(one_by_one_run):
         with engine.begin() as conn:
-            one_by_one.append(
-                ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
-            )
-    def general(*args: Any) -> None:
-        raise AssertionError("the batch took the general path")
-
-    monkeypatch.setattr(writer_module, "ingest_records", general)
-    writer, release, sizes = held_writer(engine, monkeypatch)
+            one_by_one.append(webhook(conn, body))
+    writer, release, sizes = batched_writer(engine, monkeypatch)
     try:
         batched = asyncio.run(send_all(writer, sequence(batched_run), release))
     finally:
@@ -247,20 +273,9 @@ def test_batched_payloads_end_as_payloads_applied_one_by_one(
     assert len(records(batched_run)) == 3
     assert all("resolved_at" in r for r in records(batched_run).values())
 
-    def history(run: str) -> dict[str, list[tuple[dict[str, Any], bool]]]:
-        """Every version of each record (the raw line it points at), as the batch path's
-        importer kept them from the states it was given."""
-        with engine.connect() as conn:
-            return {
-                rid.replace(run, "RUN"): [
-                    (json.loads(v.raw.payload.replace(run, "RUN")), v.current)
-                    for v in versions(conn, "alert", rid)
-                ]
-                for rid in stored if run in rid
-            }
-
-    assert history(batched_run) == history(one_by_one_run)
-    assert sum(len(v) for v in history(batched_run).values()) > 3  # replaced versions kept
+    # the same versions: the lines that replaced versions point at
+    assert alert_history(engine, batched_run) == alert_history(engine, one_by_one_run)
+    assert sum(len(v) for v in alert_history(engine, batched_run).values()) > 3
 
 
 def test_when_the_batch_path_fails_each_payload_goes_the_general_way(
@@ -449,18 +464,10 @@ def test_a_batch_over_stored_records_keeps_their_versions(
     def resolving(run: str) -> list[bytes]:
         return [notification(alert(f"{run}{i}", status="resolved")) for i in range(3)]
 
-    for body in [firing(reference), *resolving(reference)]:
+    for body in [firing(reference), *resolving(reference), firing(batched)]:
         with engine.begin() as conn:
-            ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
-    with engine.begin() as conn:
-        body = firing(batched)
-        ingest_records(conn, ALERTMANAGER, ALERTMANAGER.parse(body, {}), body, "webhook")
-
-    def general(*args: Any) -> None:
-        raise AssertionError("the batch took the general path")
-
-    monkeypatch.setattr(writer_module, "ingest_records", general)
-    writer, release, sizes = held_writer(engine, monkeypatch)
+            webhook(conn, body)
+    writer, release, sizes = batched_writer(engine, monkeypatch)
     try:
         results = asyncio.run(send_all(writer, resolving(batched), release))
     finally:
@@ -468,16 +475,5 @@ def test_a_batch_over_stored_records_keeps_their_versions(
     assert sizes == [3]
     assert [counts(r) for r in results] == [(0, 1, 0)] * 3
 
-    def history(run: str) -> dict[str, list[tuple[dict[str, Any], bool]]]:
-        with engine.connect() as conn:
-            ids = conn.execute(select(RECORD_TABLES["alert"].c.id)).scalars()
-            return {
-                rid.replace(run, "RUN"): [
-                    (json.loads(v.raw.payload.replace(run, "RUN")), v.current)
-                    for v in versions(conn, "alert", rid)
-                ]
-                for rid in ids if run in rid
-            }
-
-    assert history(batched) == history(reference)
-    assert [len(v) for v in history(batched).values()] == [2, 2, 2]
+    assert alert_history(engine, batched) == alert_history(engine, reference)
+    assert [len(v) for v in alert_history(engine, batched).values()] == [2, 2, 2]
