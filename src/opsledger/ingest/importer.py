@@ -60,7 +60,7 @@ class ImportResult:
         return t
 
 
-class _State(NamedTuple):
+class RecordState(NamedTuple):
     """A record as it stands: digest, import, and its raw line (chunk seq, line)."""
 
     digest: str
@@ -69,10 +69,8 @@ class _State(NamedTuple):
     line: int
 
 
-# a _State from a tuple without NamedTuple's __new__, which is Python code (once a record)
+# a RecordState from a tuple without NamedTuple's __new__, which is Python code (once a record)
 _make_state = tuple.__new__
-
-RecordState = _State  # for callers that read the stored states themselves (apply_items)
 
 # The most ids of a kind an import remembers having stored into a table that was empty when
 # it began (about 100 bytes each); past that it asks the database again (_Applier._known).
@@ -91,7 +89,7 @@ class _Applier:
         lenient: bool,
         inbound_id: int | None = None,
         bulk: bool = False,
-        known: dict[tuple[str, str], _State] | None = None,
+        known: dict[tuple[str, str], RecordState] | None = None,
     ) -> None:
         self.conn = conn
         self.known = known  # the caller's states of every id applied (see apply_items)
@@ -116,14 +114,14 @@ class _Applier:
             self._known[kind] = set() if row is None else None
         return self._known[kind]
 
-    def _lookup(self, entries: list[Entry]) -> dict[tuple[str, str], _State]:
+    def _lookup(self, entries: list[Entry]) -> dict[tuple[str, str], RecordState]:
         wanted: dict[str, set[str]] = {}
         for kind, values, _, _ in entries:
             ids = wanted.get(kind)
             if ids is None:
                 ids = wanted[kind] = set()
             ids.add(values[0])  # the id is every kind's first field
-        state: dict[tuple[str, str], _State] = {}
+        state: dict[tuple[str, str], RecordState] = {}
         for kind, ids in wanted.items():
             known = self._stored_ids(kind)
             if known is not None:
@@ -131,10 +129,10 @@ class _Applier:
                 if not ids:
                     continue
             for rid, dig, imp, raw, line in kind_sql(self.conn, kind).states(self.conn, list(ids)):
-                state[(kind, rid)] = _make_state(_State, (dig, imp, raw, line))
+                state[(kind, rid)] = _make_state(RecordState, (dig, imp, raw, line))
         return state
 
-    def _remember(self, rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]]) -> None:
+    def _remember(self, rows: dict[str, dict[tuple[str, str], tuple[Values, RecordState]]]) -> None:
         for kind, kind_rows in rows.items():
             known = self._known.get(kind)
             if known is not None:
@@ -143,12 +141,12 @@ class _Applier:
                     self._known[kind] = None
 
     def _pre_import(self, kind: str, rid: str, pending: dict[tuple[str, str], dict[str, Any]]
-                    ) -> tuple[_State | None, int | None]:
+                    ) -> tuple[RecordState | None, int | None]:
         """The version that this import replaced (None: the record is new in this import),
         and the record_versions row that keeps it when it is already stored."""
         kept = pending.get((kind, rid))
         if kept is not None:
-            return _State(kept["digest"], kept["import_id"], kept["raw"], kept["line"]), None
+            return RecordState(kept["digest"], kept["import_id"], kept["raw"], kept["line"]), None
         row = self.conn.execute(
             select(record_versions.c.id, record_versions.c.digest, record_versions.c.import_id,
                    record_versions.c.raw, record_versions.c.line)
@@ -159,7 +157,7 @@ class _Applier:
         ).first()
         if row is None:
             return None, None
-        return _State(row[1], row[2], row[3], row[4]), int(row[0])
+        return RecordState(row[1], row[2], row[3], row[4]), int(row[0])
 
     def apply(self, entries: list[Entry], pointers: list[tuple[int, int]] | None) -> None:
         """Apply a batch of entries. In a rebuild `pointers` gives the raw line each entry
@@ -167,7 +165,7 @@ class _Applier:
         is written."""
         state = self.known if self.known is not None else self._lookup(entries)
         # each record changed, by kind and id (a later line of the same id replaces it)
-        rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]] = {}
+        rows: dict[str, dict[tuple[str, str], tuple[Values, RecordState]]] = {}
         replaced: dict[tuple[str, str], dict[str, Any]] = {}  # new record_versions rows
         dropped: list[int] = []  # record_versions rows that are current again
         chunks: dict[str, tuple[int, list[str | bytes]]] = {}  # form -> (seq, lines)
@@ -219,7 +217,7 @@ class _Applier:
                 line = len(lines)
                 lines.append(payload)
             st = state[key] = (
-                new if new is not None else _make_state(_State, (dig, import_id, seq, line))
+                new if new is not None else _make_state(RecordState, (dig, import_id, seq, line))
             )
             kind_rows = rows.get(kind)
             if kind_rows is None:
@@ -228,7 +226,7 @@ class _Applier:
         self._store(self._statements(rows), chunks, replaced, dropped)
         self._remember(rows)
 
-    def _statements(self, rows: dict[str, dict[tuple[str, str], tuple[Values, _State]]]
+    def _statements(self, rows: dict[str, dict[tuple[str, str], tuple[Values, RecordState]]]
                     ) -> list[tuple[str, Any]]:
         """The upserts of the changed records, ready for the driver."""
         statements: list[tuple[str, Any]] = []
