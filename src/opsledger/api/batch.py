@@ -44,7 +44,7 @@ from opsledger.ingest.importer import (
 )
 from opsledger.ingest.inbound import record_line, storable_text
 from opsledger.ingest.reader import Item
-from opsledger.ingest.rows import same_content
+from opsledger.ingest.rows import same_content, values_digest
 from opsledger.kpis.policy import Policy
 from opsledger.records.fast import values_of
 from opsledger.records.spec import KIND_BY_NAME
@@ -175,11 +175,12 @@ def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
         known = state.get(key)
         if known is None:
             counts.inserted += 1
-        elif same_content(known.digest, digest(item.kind, item.record), item.kind,
-                          values_of(item.kind, item.record)):
-            counts.unchanged += 1
         else:
-            counts.replaced += 1
+            values = values_of(item.kind, item.record)
+            if same_content(known.digest, values_digest(values), item.kind, values):
+                counts.unchanged += 1
+            else:
+                counts.replaced += 1
         state[key] = _Stored(item.kind, item.record)
     payload.items = items
 

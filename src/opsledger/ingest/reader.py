@@ -213,23 +213,31 @@ def _complete(
     block: list[Entry] = []
     for n, (raw, entry) in enumerate(zip(raws, got, strict=True), first):
         if entry is None:
-            line = raw.rstrip(b"\r\n")
-            if line[:1] != b"{" and not line.strip():
+            read = _pydantic_line(raw, source, n, lenient)
+            if read is None:
                 continue
-            text = _text(line, source, n)
-            kind, record = validate_json_partial(text, source, f"line {n}", lenient)
+            kind, record, line, _ = read
             entry = (kind, values_of(kind, record), "json", line)
         block.append(entry)
     return block
 
 
-def _text(line: bytes, source: str, lineno: int) -> str:
+def _pydantic_line(
+    raw: bytes, source: str, lineno: int, lenient: bool
+) -> tuple[str, Record, bytes, str] | None:
+    """One JSON line validated by pydantic: (kind, record, the line without its break, as
+    bytes and as text), None for a blank line. Raises RecordError naming the line."""
+    line = raw.rstrip(b"\r\n")
+    if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blank lines
+        return None
     try:
-        return line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(
             source, f"line {lineno}", None, f"not valid UTF-8 (byte {exc.start + 1})"
         ) from None
+    kind, record = validate_json_partial(text, source, f"line {lineno}", lenient)
+    return kind, record, line, text
 
 
 def _read_jsonl(
@@ -241,11 +249,10 @@ def _read_jsonl(
             _check_start(raw, source)
         if progress is not None and lineno % 2048 == 0:
             progress(stream.tell())
-        line = raw.rstrip(b"\r\n")
-        if line[:1] != b"{" and not line.strip():  # a record starts with "{"; skip blank lines
+        read = _pydantic_line(raw, source, lineno, lenient)
+        if read is None:
             continue
-        text = _text(line, source, lineno)
-        kind, record = validate_json_partial(text, source, f"line {lineno}", lenient)
+        kind, record, _, text = read
         seen += 1
         yield Item(kind, record, "json", text)
     if seen == 0:

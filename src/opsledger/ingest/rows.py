@@ -2,9 +2,10 @@
 
 Per kind and dialect, prepared once: the upsert (one row, and many rows in one statement),
 the lookup of stored digests and raw-line pointers by id, and how each value goes to the driver
-(timestamps to epoch microseconds on SQLite, objects to JSON text, dates to ISO text on
-SQLite). A multi-row statement costs the driver one step for a few hundred rows (SQLite runs
-28 % fewer instructions than for the same rows one by one).
+(timestamps to epoch microseconds and dates to ISO text on SQLite; objects arrive as their
+JSON text already, records.fast.values_of). Also the digests of records. A multi-row
+statement costs the driver one step for a few hundred rows (SQLite runs 28 % fewer
+instructions than for the same rows one by one).
 """
 
 from __future__ import annotations

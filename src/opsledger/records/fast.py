@@ -6,8 +6,8 @@ about a third of the cost: msgspec decodes a line straight into a struct of its 
 the struct's values, in the kind's field order, are what the importer stores and digests.
 Whenever this path is not sure (any error, a check it does not make, a value it might read
 differently), it answers None and the caller validates the line with pydantic, which then
-accepts it or raises the exact error. tests/records/test_fast.py holds the two to the same
-answers on adversarial input.
+accepts it or raises the exact error. tests/ingest/test_fast_validation.py holds the two to
+the same answers on adversarial input.
 
 Where msgspec would read a line differently from pydantic, the line goes to pydantic:
 - timestamps with more than six fractional digits (msgspec rounds them, pydantic truncates);
@@ -31,12 +31,13 @@ from msgspec import Meta
 
 from opsledger.core.cron import CronError
 from opsledger.core.cron import parse as parse_cron
-from opsledger.records.spec import KINDS, FieldType, Kind
+from opsledger.records.spec import KIND_BY_NAME, KINDS, FieldType, Kind
 from opsledger.records.spec import Field as SpecField
+from opsledger.records.validation import INT64_MAX, INT64_MIN, MONTH_RE
 
 Values = tuple[Any, ...]  # a record's values in its kind's field order, absent ones None
 
-_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
+_MONTH = MONTH_RE.removesuffix("$") + r"\Z"  # pydantic's pattern, whose `$` is the end
 # a timestamp with 7 or more fractional digits: msgspec rounds, pydantic truncates (the first
 # pattern is a quick look at a whole block, the second the exact one for its lines)
 SOME_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
@@ -51,8 +52,8 @@ def _annotation(f: SpecField) -> Any:
     if t is FieldType.STR:
         return Annotated[str, Meta(min_length=1)] if f.required or f.ref else str
     if t is FieldType.INT:
-        low = -(2**63) if f.minimum is None else max(-(2**63), f.minimum)
-        high = 2**63 - 1 if f.maximum is None else min(2**63 - 1, f.maximum)
+        low = INT64_MIN if f.minimum is None else max(INT64_MIN, f.minimum)
+        high = INT64_MAX if f.maximum is None else min(INT64_MAX, f.maximum)
         return Annotated[int, Meta(ge=low, le=high)]
     if t is FieldType.FLOAT:
         return Annotated[float, Meta(ge=f.minimum, le=f.maximum)]
@@ -75,7 +76,6 @@ def _annotation(f: SpecField) -> Any:
 class Plan:
     """What is checked after decoding a struct of one kind (indexes into its values)."""
 
-    kind: str
     times: tuple[int, ...]
     order: tuple[tuple[int, int], ...]  # (later, earlier)
     crons: tuple[int, ...]
@@ -85,7 +85,6 @@ class Plan:
 def _plan(kind: Kind) -> Plan:
     index = {f.name: i for i, f in enumerate(kind.fields)}
     return Plan(
-        kind.name,
         tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.DATETIME),
         tuple((index[a], index[b]) for a, b in kind.order),
         tuple(i for i, f in enumerate(kind.fields) if f.type is FieldType.CRON),
@@ -215,12 +214,12 @@ def decoder(lenient: bool) -> Callable[[bytes], FastEntry | None]:
 
 @cache
 def field_names(kind: str) -> tuple[str, ...]:
-    return next(k.field_names for k in KINDS if k.name == kind)
+    return KIND_BY_NAME[kind].field_names
 
 
 @cache
 def object_fields(kind: str) -> tuple[int, ...]:
-    return next(_plan(k).objects for k in KINDS if k.name == kind)
+    return _plan(KIND_BY_NAME[kind]).objects
 
 
 def values_of(kind: str, record: dict[str, Any]) -> Values:
