@@ -113,6 +113,19 @@ class _AlertBatch:
         self.incident.append(none if incident is None else incident)
 
 
+def _done_at(rng: np.random.Generator, start: int, due_end: int, never: int,
+             on_time: float, late_days: int) -> int:
+    """When a piece of work is done (epoch seconds): by its due date with probability
+    `on_time`, up to `late_days` after it with probability 0.96 - `on_time`, else `never`
+    (not done in the window)."""
+    u = rng.random()
+    if u < on_time:
+        return start + int(rng.integers(HOUR, due_end - start))
+    if u < 0.96:
+        return due_end + int(rng.integers(HOUR, late_days * DAY))
+    return never
+
+
 class _Year:
     """Generates the events of the window day by day."""
 
@@ -406,13 +419,7 @@ class _Year:
                 "owner": people[int(rng.integers(0, len(people)))],
                 "due": clock.day_str(due_day),
             }
-            u = rng.random()
-            if u < 0.86:
-                done = started + int(rng.integers(HOUR, due_end - started))
-            elif u < 0.96:
-                done = due_end + int(rng.integers(HOUR, 25 * DAY))
-            else:
-                done = clock.t_end
+            done = _done_at(rng, started, due_end, clock.t_end, 0.86, 25)
             if done < clock.t_end:
                 rec["completed_at"] = clock.iso(done)
             yield rec
@@ -788,13 +795,7 @@ class _Year:
                                "title": title.format(svc=svc.id),
                                "committed_at": clock.iso(committed),
                                "due": clock.day_str(due_day)}
-                u = rng.random()
-                if u < 0.87:
-                    done = committed + int(rng.integers(HOUR, due_end - committed))
-                elif u < 0.96:
-                    done = due_end + int(rng.integers(HOUR, 20 * DAY))
-                else:
-                    done = clock.t_end
+                done = _done_at(rng, committed, due_end, clock.t_end, 0.87, 20)
                 if done < clock.t_end:
                     rec["completed_at"] = clock.iso(done)
                 yield rec
