@@ -29,24 +29,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+import orjson
+from sqlalchemy import Connection
 
 from opsledger.connectors.base import Connector, NativeRecord
-from opsledger.core.sql import native_times, placeholder
+from opsledger.core.sql import driver, native_times, placeholder, result_processors
 from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import (
-    ImportResult,
-    KindCounts,
-    RecordState,
-    apply_items,
-    digest,
-)
-from opsledger.ingest.inbound import record_line, storable_text
-from opsledger.ingest.reader import Item
+from opsledger.ingest.importer import ImportResult, KindCounts, RecordState, apply_entries
+from opsledger.ingest.inbound import batches, record_entry, storable_text
+from opsledger.ingest.reader import Entry
 from opsledger.ingest.rows import same_content, values_digest
 from opsledger.kpis.policy import Policy
-from opsledger.records.fast import values_of
+from opsledger.records.fast import Values, field_names, object_fields
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import (
     DIGEST,
@@ -56,7 +51,7 @@ from opsledger.records.tables import (
     RECORD_TABLES,
     inbound_payloads,
 )
-from opsledger.records.validation import plain_value, validate_json_line
+from opsledger.records.validation import plain_value
 
 CHUNK = 500
 
@@ -74,7 +69,7 @@ class Payload:
     connector: Connector
     records: list[NativeRecord]
     body: bytes
-    items: list[Item] = field(default_factory=list)
+    items: list[Entry] = field(default_factory=list)
     counts: dict[str, KindCounts] = field(default_factory=dict)
     error: RecordError | None = None
     result: ImportResult | None = None
@@ -82,21 +77,33 @@ class Payload:
 
 @dataclass
 class _Stored:
-    """A record as it stands after the payloads merged so far, or as stored. Its merge
-    base and digest are worked out when needed (most records occur once in a batch)."""
+    """A record as it stands: as stored (`row`: its values read back, and its digest), or as
+    a payload of the batch made it (`values`: in its kind's field order, objects as JSON
+    text). Its merge base and digest are worked out when needed (most records occur once in
+    a batch)."""
 
     kind: str
-    values: dict[str, Any]  # the validated record, or the stored row's values
-    stored_digest: str | None = None  # the stored one, until a payload of the batch merges
+    row: dict[str, Any] | None = None
+    stored_digest: str | None = None
+    values: Values | None = None
 
     @property
     def plain(self) -> dict[str, Any]:
-        return _as_plain(self.kind, self.values.items())
+        if self.row is not None:
+            return _as_plain(self.kind, self.row.items())
+        assert self.values is not None
+        values = list(self.values)
+        for i in object_fields(self.kind):
+            if values[i] is not None:
+                values[i] = orjson.loads(values[i])
+        return _as_plain(self.kind, zip(field_names(self.kind), values, strict=True))
 
     @property
     def digest(self) -> str:
-        return (self.stored_digest if self.stored_digest is not None
-                else digest(self.kind, self.values))
+        if self.stored_digest is not None:
+            return self.stored_digest
+        assert self.values is not None
+        return values_digest(self.values)
 
 
 def _as_plain(kind: str, values: Any) -> dict[str, Any]:
@@ -107,40 +114,49 @@ def _as_plain(kind: str, values: Any) -> dict[str, Any]:
     return plain
 
 
-_SELECTS: dict[str, tuple[list[str], Select[Any]]] = {}
+_SELECTS: dict[tuple[str, str], tuple[list[str], str, str, Any]] = {}
 
 
-def _select(kind: str) -> tuple[list[str], Select[Any]]:
-    """The fields of `kind` and a SELECT of them and the digest by `id IN :ids` (built once)."""
-    found = _SELECTS.get(kind)
+def _select(conn: Connection, kind: str) -> tuple[list[str], str, str, Any]:
+    """The fields of `kind`, a SELECT of them and of the bookkeeping columns by id (`{marks}`
+    stands for the ids' placeholders), the placeholder, and the conversions of what the
+    driver returns (built once per dialect)."""
+    key = (conn.dialect.name, kind)
+    found = _SELECTS.get(key)
     if found is None:
         table = RECORD_TABLES[kind]
         names = [f.name for f in KIND_BY_NAME[kind].fields]
-        stmt: Select[Any] = select(
-            *(table.c[n] for n in names), table.c[DIGEST], table.c[IMPORT], table.c[RAW],
-            table.c[LINE],
-        ).where(table.c.id.in_(bindparam("ids", expanding=True)))
-        found = _SELECTS[kind] = (names, stmt)
+        columns = [table.c[n] for n in (*names, DIGEST, IMPORT, RAW, LINE)]
+        sql = (
+            "SELECT " + ", ".join(f'"{c.name}"' for c in columns)
+            + f' FROM "{table.name}" WHERE "id" IN ({{marks}})'
+        )
+        found = _SELECTS[key] = (names, sql, placeholder(conn), result_processors(conn, columns))
     return found
 
 
 def _load(conn: Connection, keys: set[tuple[str, str]]
           ) -> tuple[dict[tuple[str, str], _Stored], dict[tuple[str, str], RecordState]]:
     """The stored records of `keys`, and their states as the importer keeps them (so that
-    it need not look them up again): one query per kind and CHUNK ids."""
+    it need not look them up again): one query per kind and CHUNK ids, on the driver."""
     by_kind: dict[str, list[str]] = {}
     for kind, rid in keys:
         by_kind.setdefault(kind, []).append(rid)
     found: dict[tuple[str, str], _Stored] = {}
     states: dict[tuple[str, str], RecordState] = {}
+    run = driver(conn)
     for kind, ids in by_kind.items():
-        names, stmt = _select(kind)
+        names, sql, mark, processors = _select(conn, kind)
         n = len(names)
         for start in range(0, len(ids), CHUNK):
-            for row in conn.execute(stmt, {"ids": ids[start : start + CHUNK]}):
+            part = ids[start : start + CHUNK]
+            for raw in run.execute(sql.format(marks=", ".join([mark] * len(part))), part):
+                row = list(raw)
+                for i, process in processors:
+                    row[i] = process(row[i])
                 values = dict(zip(names, row[:n], strict=True))
                 key = (kind, values["id"])
-                found[key] = _Stored(kind, values, row[n])
+                found[key] = _Stored(kind, row=values, stored_digest=row[n])
                 states[key] = RecordState(row[n], row[n + 1], row[n + 2], row[n + 3])
     return found, states
 
@@ -160,28 +176,28 @@ def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
         merged[key] = (
             connector.merge(base, update) if connector.merge is not None else {**base, **update}
         )
-    items: list[Item] = []
+    items: list[Entry] = []
+    where = f"{connector.name} payload"
     for n, rec in enumerate(merged.values(), 1):  # as ingest.inbound.ingest_records
         try:
-            line = record_line(rec)
-            kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
+            items.append(record_entry(rec, where, f"record {n}"))
         except RecordError as exc:
             payload.error = exc
             return
-        items.append(Item(kind, record, "json", line))
     for item in items:
-        key = (item.kind, item.record["id"])
-        counts = payload.counts.setdefault(item.kind, KindCounts())
+        kind, values = item[0], item[1]
+        key = (kind, values[0])
+        counts = payload.counts.get(kind)
+        if counts is None:
+            counts = payload.counts[kind] = KindCounts()
         known = state.get(key)
         if known is None:
             counts.inserted += 1
+        elif same_content(known.digest, values_digest(values), kind, values):
+            counts.unchanged += 1
         else:
-            values = values_of(item.kind, item.record)
-            if same_content(known.digest, values_digest(values), item.kind, values):
-                counts.unchanged += 1
-            else:
-                counts.replaced += 1
-        state[key] = _Stored(item.kind, item.record)
+            counts.replaced += 1
+        state[key] = _Stored(kind, values=values)
     payload.items = items
 
 
@@ -190,7 +206,7 @@ def _runs(payloads: list[Payload]) -> list[list[Payload]]:
     runs: list[list[Payload]] = []
     seen: set[tuple[str, str]] = set()
     for payload in payloads:
-        keys = {(it.kind, it.record["id"]) for it in payload.items}
+        keys = {(kind, values[0]) for kind, values, _, _ in payload.items}
         if not runs or keys & seen or payload.connector is not runs[-1][0].connector:
             runs.append([])
             seen = set()
@@ -223,7 +239,9 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
     inbound: list[tuple[str, int | None, str]] = []
     for run in _runs(accepted):
         source = f"{run[0].connector.name} webhook"
-        done = apply_items(conn, [it for p in run for it in p.items], source, known=stored)
+        done = apply_entries(
+            conn, batches([e for p in run for e in p.items]), source, known=stored
+        )
         if _totals([done.counts]) != _totals([p.counts for p in run]):
             raise RuntimeError(f"counts differ: {done.counts} vs {[p.counts for p in run]}")
         t = done.totals()
@@ -250,7 +268,7 @@ def _insert_inbound(
         part = rows[start : start + INBOUND_ROWS]
         sql = _INBOUND_SQL + ", ".join([one] * len(part))
         params = [v for name, import_id, body in part for v in (name, received, import_id, body)]
-        conn.exec_driver_sql(sql, tuple(params))
+        driver(conn).execute(sql, tuple(params))
 
 
 INBOUND_ROWS = 500

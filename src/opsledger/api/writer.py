@@ -45,6 +45,7 @@ from opsledger.api.batch import Payload, apply_batch, batchable
 from opsledger.api.problems import Problem
 from opsledger.connectors.base import Connector, NativeRecord, PayloadError
 from opsledger.core.db import make_engine
+from opsledger.core.sql import driver
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult
 from opsledger.ingest.inbound import ingest_records, log_rejected
@@ -57,6 +58,10 @@ IDLE_SECONDS = 5.0
 
 class Logged(Problem):
     """A refusal that the writer has logged in the rejected-payload log already."""
+
+
+class _Redo(Exception):
+    """The batch path failed part-way: roll the transaction back, do it again without it."""
 
 
 @dataclass(eq=False)
@@ -249,14 +254,20 @@ class Writer:
                 conn, _ = self._commit(conn, [job])
         return conn
 
-    def _commit(self, conn: Connection | None, jobs: list[Job]) -> tuple[Connection | None, bool]:
+    def _commit(
+        self, conn: Connection | None, jobs: list[Job], fast: bool = True
+    ) -> tuple[Connection | None, bool]:
         """Apply `jobs` in one transaction and answer them; a batch of several that fails
-        is not answered (its jobs are tried again alone)."""
+        is not answered (its jobs are tried again alone). `fast`: payloads may take the
+        batch path (api/batch.py); when it fails, the transaction is rolled back and done
+        again without it."""
         try:
             if conn is None:
                 conn = self._connect()
             with self._turn, conn.begin():
-                self._transaction(conn, jobs)
+                self._transaction(conn, jobs, fast)
+        except _Redo:
+            return self._commit(conn, jobs, fast=False)
         except Exception as exc:  # noqa: BLE001 - answered to the request as a 500
             if conn is not None:
                 _discard(conn)
@@ -269,13 +280,13 @@ class Writer:
         _answer(jobs)
         return conn, True
 
-    def _transaction(self, conn: Connection, jobs: list[Job]) -> None:
+    def _transaction(self, conn: Connection, jobs: list[Job], fast: bool = True) -> None:
         if conn.dialect.name == "postgresql":
             # writers of several processes (`serve --workers N`) take turns: a patch merged
             # against a record another writer has changed but not committed would lose fields
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            driver(conn).execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
         active = active_token_hashes(conn, (j.token_hash for j in jobs if j.token_hash))
-        fast: list[Job] = []  # consecutive payloads for the fast path, applied together
+        batch: list[Job] = []  # consecutive payloads for the batch path, applied together
         for job in jobs:
             if job.connector is None:
                 log_rejected(conn, job.name, job.status, job.reason, job.body, job.remote)
@@ -283,28 +294,27 @@ class Writer:
             elif job.token_hash is not None and job.token_hash not in active:
                 self.tokens.forget(job.token_hash)
                 self._refuse(conn, job, 401, "invalid or revoked token")
-            elif batchable(job.connector, self.policy):
-                fast.append(job)
+            elif fast and batchable(job.connector, self.policy):
+                batch.append(job)
                 continue
             else:
-                self._store_fast(conn, fast)
-                fast = []
+                self._store_batch(conn, batch)
+                batch = []
                 self._store(conn, job)
-        self._store_fast(conn, fast)
+        self._store_batch(conn, batch)
 
-    def _store_fast(self, conn: Connection, jobs: list[Job]) -> None:
-        """Payloads of patch connectors, together (api/batch.py); if that fails as a whole,
-        each goes the general way."""
+    def _store_batch(self, conn: Connection, jobs: list[Job]) -> None:
+        """Payloads of patch connectors, together (api/batch.py), with no SAVEPOINT of their
+        own (two statements a transaction saved): if the batch path fails, _Redo rolls the
+        whole transaction back and _commit does it again with every payload the general
+        way."""
         if not jobs:
             return
         payloads = [Payload(j.connector, j.records, j.body) for j in jobs if j.connector]
         try:
-            with conn.begin_nested():
-                apply_batch(conn, payloads)
-        except Exception:  # noqa: BLE001 - the general path tells which payload it was
-            for job in jobs:
-                self._store(conn, job)
-            return
+            apply_batch(conn, payloads)
+        except Exception as exc:
+            raise _Redo from exc
         for job, payload in zip(jobs, payloads, strict=True):
             if payload.error is not None:
                 self._refuse(conn, job, 422, str(payload.error))

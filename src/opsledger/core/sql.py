@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, type_coerce
@@ -23,3 +24,34 @@ def native_times(conn: Connection) -> bool:
     """Whether the driver takes datetime and date objects (PostgreSQL). On SQLite opsledger
     stores timestamps as integer microseconds and dates as ISO text (core/types.py)."""
     return conn.dialect.name == "postgresql"
+
+
+def driver(conn: Connection) -> Any:
+    """The driver's own connection under `conn` (a `sqlite3.Connection` or a
+    `psycopg.Connection`), in the same transaction. The import's and the webhook writer's
+    fixed statements run on it directly: SQLAlchemy's execution context around a statement
+    costs more than SQLite's own work for most of them (docs/benchmarks.md). Both drivers
+    answer `.execute(sql, parameters)` with a cursor; SQL written for it uses `placeholder`,
+    and values go as `native_times` says (nothing converts them on the way)."""
+    return conn.connection.driver_connection
+
+
+def returning_id(conn: Connection, sql: str, params: tuple[Any, ...]) -> int:
+    """Run an INSERT ... RETURNING of one integer key on the driver; the key."""
+    rows = driver(conn).execute(sql, params).fetchall()  # to the end: the statement is done
+    return int(rows[0][0])
+
+
+def result_processors(
+    conn: Connection, columns: Sequence[ColumnElement[Any]]
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """(position, function) for each of `columns` whose values SQLAlchemy converts when it
+    reads them (timestamps from epoch microseconds on SQLite, booleans, JSON text): what a
+    row read on the driver needs to be what `conn.execute` would have returned."""
+    dialect = conn.dialect
+    out = []
+    for i, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            out.append((i, process))
+    return tuple(out)

@@ -18,8 +18,10 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 
+from opsledger.core.sql import driver, native_times, placeholder, returning_id
+from opsledger.core.types import to_epoch_us
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
 from opsledger.ingest.rows import digest, kind_sql, same_content, values_digest
@@ -245,8 +247,12 @@ class _Applier:
         conn = self.conn
         for seq, lines in chunks.values():
             fill_chunk(conn, seq, lines)
+        run = driver(conn)
         for sql, params in statements:
-            conn.exec_driver_sql(sql, params)
+            if isinstance(params, list):
+                run.cursor().executemany(sql, params)
+            else:
+                run.execute(sql, params)
         if replaced:
             conn.execute(insert(record_versions), list(replaced.values()))
         if dropped:
@@ -290,13 +296,11 @@ def apply_entries(
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
     records (see _Applier); `known`: see apply_items."""
-    inserted = conn.execute(
-        _NEW_IMPORT,
-        {"source": source, "imported_at": datetime.now(UTC), "inserted": 0, "replaced": 0,
-         "unchanged": 0},
-    ).inserted_primary_key
-    assert inserted is not None
-    import_id = int(inserted[0])
+    now = datetime.now(UTC)
+    import_id = returning_id(
+        conn, _NEW_IMPORT.format(mark=placeholder(conn)),
+        (source, now if native_times(conn) else to_epoch_us(now)),
+    )
     applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
@@ -316,26 +320,23 @@ def apply_entries(
         conn.execute(delete(raw_chunks).where(raw_chunks.c.import_id == import_id))
         conn.execute(imports.delete().where(imports.c.id == import_id))
         return result
-    conn.execute(
-        _COUNT_IMPORT,
-        {"import_id": import_id, "n_inserted": t.inserted, "n_replaced": t.replaced,
-         "n_unchanged": t.unchanged},
+    driver(conn).execute(
+        _COUNT_IMPORT.format(mark=placeholder(conn)),
+        (t.inserted, t.replaced, t.unchanged, import_id),
     )
     return result
 
 
-# The two statements of every import, built once: building a statement costs SQLAlchemy
-# about three times what executing a built one does (~60 against ~18 us), which the webhook
-# writer, one import per transaction of a few payloads, pays every time.
-_NEW_IMPORT = insert(imports)
+# The two statements of every import, on the driver (core.sql.driver): the webhook writer
+# runs an import a transaction of a few payloads, and SQLAlchemy's execution of a statement
+# cost more than SQLite's work on these rows.
+_NEW_IMPORT = (
+    f'INSERT INTO "{imports.name}" ("source", "imported_at", "inserted", "replaced", '
+    '"unchanged") VALUES ({mark}, {mark}, 0, 0, 0) RETURNING "id"'
+)
 _COUNT_IMPORT = (
-    update(imports)
-    .where(imports.c.id == bindparam("import_id"))
-    .values(
-        inserted=bindparam("n_inserted"),
-        replaced=bindparam("n_replaced"),
-        unchanged=bindparam("n_unchanged"),
-    )
+    f'UPDATE "{imports.name}" SET "inserted" = {{mark}}, "replaced" = {{mark}}, '
+    '"unchanged" = {mark} WHERE "id" = {mark}'
 )
 
 

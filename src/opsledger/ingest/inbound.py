@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ from sqlalchemy import Connection, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.errors import RecordError, UsageError
-from opsledger.ingest.importer import ImportResult, apply_items
-from opsledger.ingest.reader import Item
+from opsledger.ingest.importer import BATCH, ImportResult, apply_entries
+from opsledger.ingest.reader import Entry
 from opsledger.kpis.policy import Policy
+from opsledger.records.fast import LONG_FRACTION, NUL_ESCAPE, decoder, values_of
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
 from opsledger.records.validation import canonical, validate_json_line
@@ -112,11 +114,8 @@ def ingest_records(
         records = connector.prepare(conn, records)
     if connector.patch:
         records = merge_updates(conn, records, connector.merge)
-    items = []
-    for n, rec in enumerate(records, 1):
-        line = record_line(rec)
-        kind, record = validate_json_line(line, f"{connector.name} payload", f"record {n}")
-        items.append(Item(kind, record, "json", line))
+    where = f"{connector.name} payload"
+    entries = [record_entry(rec, where, f"record {n}") for n, rec in enumerate(records, 1)]
     inbound_id = conn.execute(
         insert(inbound_payloads).values(
             connector=connector.name,
@@ -125,7 +124,9 @@ def ingest_records(
         )
     ).inserted_primary_key
     assert inbound_id is not None
-    result = apply_items(conn, items, f"{connector.name} {how}", inbound_id=int(inbound_id[0]))
+    result = apply_entries(
+        conn, batches(entries), f"{connector.name} {how}", inbound_id=int(inbound_id[0])
+    )
     if policy is not None and policy.incidents.auto_open:
         from opsledger.incidents.auto_open import auto_open
 
@@ -133,14 +134,41 @@ def ingest_records(
     return result
 
 
-def record_line(rec: NativeRecord) -> str:
+def record_line(rec: NativeRecord) -> bytes:
     """A connector's record as the JSON line that is validated and kept in the raw log
     (compact, UTF-8 text as is; orjson). An integer over 64 bits is refused; NaN and
     infinities (which Python's JSON reader accepts in a vendor payload) become null."""
     try:
-        return orjson.dumps(rec).decode()
+        return orjson.dumps(rec)
     except TypeError as exc:
         raise RecordError("payload", f"record {rec.get('id')!r}", None, str(exc)) from None
+
+
+@cache
+def _fast() -> Callable[[bytes], Entry | None]:
+    return decoder(lenient=False)
+
+
+def record_entry(rec: NativeRecord, source: str, location: str) -> Entry:
+    """A connector's record validated, as the importer applies it (kind, values, "json", its
+    line): by the fast path (records.fast) where it is sure, else by pydantic, which words
+    every error (RecordError at `source`, `location`). The same guards as for a file's lines
+    (ingest.reader): a NUL escape or a timestamp with over six fractional digits goes to
+    pydantic."""
+    line = record_line(rec)
+    if NUL_ESCAPE not in line and LONG_FRACTION.search(line) is None:
+        got = _fast()(line)
+        if got is not None:
+            return got
+    text = line.decode()
+    kind, record = validate_json_line(text, source, location)
+    return (kind, values_of(kind, record), "json", text)
+
+
+def batches(entries: list[Entry]) -> Iterator[list[Entry]]:
+    """`entries` in the importer's batches (apply_entries)."""
+    for start in range(0, len(entries), BATCH):
+        yield entries[start : start + BATCH]
 
 
 def storable_text(value: str) -> str:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import zstandard
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 
+from opsledger.core.sql import driver, placeholder, returning_id
 from opsledger.errors import NotFoundError
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import (
@@ -51,27 +52,26 @@ def new_chunk(
     conn: Connection, import_id: int, fmt: str, lenient: bool, inbound_id: int | None = None
 ) -> int:
     """Start a chunk (its seq is known before its lines are: records point at them)."""
-    inserted = conn.execute(
-        _NEW_CHUNK,
-        {"import_id": import_id, "format": fmt, "lenient": lenient, "lines": 0, "body": b"",
-         "inbound_id": inbound_id},
-    ).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    return returning_id(
+        conn, _NEW_CHUNK.format(mark=placeholder(conn)), (import_id, fmt, lenient, b"", inbound_id)
+    )
 
 
 def fill_chunk(conn: Connection, seq: int, lines: list[str | bytes]) -> None:
-    values = {"chunk_seq": seq, "n_lines": len(lines), "chunk_body": encode(lines)}
-    conn.execute(_FILL_CHUNK, values)
+    driver(conn).execute(
+        _FILL_CHUNK.format(mark=placeholder(conn)), (len(lines), encode(lines), seq)
+    )
 
 
-# built once (building a statement costs SQLAlchemy about three times executing a built one;
-# the webhook writer starts and fills a chunk for every transaction of a few payloads)
-_NEW_CHUNK = insert(raw_chunks)
+# on the driver (core.sql.driver): the webhook writer starts and fills a chunk for every
+# transaction of a few payloads
+_NEW_CHUNK = (
+    f'INSERT INTO "{raw_chunks.name}" ("import_id", "format", "lenient", "lines", "body", '
+    '"inbound_id") VALUES ({mark}, {mark}, {mark}, 0, {mark}, {mark}) RETURNING "seq"'
+)
 _FILL_CHUNK = (
-    update(raw_chunks)
-    .where(raw_chunks.c.seq == bindparam("chunk_seq"))
-    .values(lines=bindparam("n_lines"), body=bindparam("chunk_body"))
+    f'UPDATE "{raw_chunks.name}" SET "lines" = {{mark}}, "body" = {{mark}} '
+    'WHERE "seq" = {mark}'
 )
 
 

@@ -105,7 +105,8 @@ class KindSQL:
 
     def statements(self, flat: list[Any]) -> list[tuple[str, Any]]:
         """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it): multi-row
-        statements of the largest sizes that fit, then one executemany of the last few."""
+        statements of the largest sizes that fit (see _sizes), then the one-row statement for a
+        last row."""
         out: list[tuple[str, Any]] = []
         width = len(self.fields) + 4
         start = 0
@@ -115,8 +116,7 @@ class KindSQL:
                 out.append((sql, tuple(flat[start : start + size])))
                 start += size
         if start < len(flat):
-            rest = [tuple(flat[i : i + width]) for i in range(start, len(flat), width)]
-            out.append((self.upsert, rest))
+            out.append((self.upsert, tuple(flat[start:])))
         return out
 
     def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:
@@ -128,6 +128,14 @@ class KindSQL:
 
 
 _PREPARED: dict[tuple[str, str], KindSQL] = {}
+
+
+def _sizes(most: int) -> list[int]:
+    """The rows of the multi-row statements, most first: `most`, then powers of two from 256
+    down to 2, so that any number of rows takes a statement for each bit of its remainder (40
+    rows: 32 + 8), a few statements for a webhook transaction's rows, where steps of 50 and 5
+    took eight for 40 rows. A one-row remainder goes by the one-row statement."""
+    return [most] + [n for n in (256, 128, 64, 32, 16, 8, 4, 2) if n < most]
 
 
 def kind_sql(conn: Connection, kind: str) -> KindSQL:
@@ -165,8 +173,7 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
             converters.append((i, date.isoformat))
     prepared = KindSQL(
         spec.field_names, upsert(1),
-        tuple((n, upsert(n)) for n in sorted({per_statement, 50, 5} - {1}, reverse=True)
-              if n <= per_statement),
+        tuple((n, upsert(n)) for n in _sizes(per_statement)),
         lookup, mark,
         tuple(converters), tuple(epoch_us),
     )
