@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from opsledger.access import TokenCache, create_token, revoke_token, token_hash
+from opsledger.api import batch as batch_module
 from opsledger.api import writer as writer_module
 from opsledger.api.writer import Logged, Writer
 from opsledger.connectors.base import get_connector
@@ -27,7 +28,13 @@ from opsledger.core.db import open_database
 from opsledger.ingest.importer import ImportResult
 from opsledger.ingest.inbound import ingest_records
 from opsledger.ingest.rawlog import versions
-from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
+from opsledger.records.tables import (
+    RECORD_TABLES,
+    imports,
+    inbound_payloads,
+    raw_chunks,
+    rejected_payloads,
+)
 from opsledger.records.validation import canonical
 
 ALERTMANAGER = get_connector("alertmanager")
@@ -300,6 +307,68 @@ def test_when_the_batch_path_fails_the_transaction_is_done_again_the_general_way
     assert sizes == [5, 5]
     assert [counts(r) for r in results] == [(1, 0, 0)] * 5
     assert len([k for k in stored_alerts(engine) if run in k]) == 5
+
+
+def test_when_the_batch_path_fails_part_way_nothing_of_it_is_left(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch path fails after it has written: the alerts upserted, the imports row and
+    the raw chunk written (apply_entries), then the inbound rows fail. The transaction is
+    rolled back and done again the general way: each payload stored once, as the general
+    path stores it, and no row of the failed attempt left."""
+    failed: list[int] = []
+
+    def broken(conn: Any, now: Any, rows: Any) -> None:
+        # the batch path has written its import by now (it is not a failure before writing)
+        with_imports = conn.execute(
+            select(func.count()).select_from(imports).where(imports.c.id > imports_floor)
+        ).scalar_one()
+        failed.append(int(with_imports))
+        raise RuntimeError("inbound rows broken")
+
+    monkeypatch.setattr(batch_module, "_insert_inbound", broken)
+    writer, release, sizes = held_writer(engine, monkeypatch)
+    run = uuid.uuid4().hex[:8]
+    bodies = [notification(alert(f"{run}{i}")) for i in range(5)]
+    imports_floor = max_id(engine, imports)
+    inbound_floor = max_id(engine, inbound_payloads)
+    with engine.connect() as conn:
+        chunk_floor = int(conn.execute(
+            select(func.coalesce(func.max(raw_chunks.c.seq), 0))
+        ).scalar_one())
+    try:
+        results = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    assert failed == [1]  # the batch path ran once, wrote its import, and failed
+    assert [counts(r) for r in results] == [(1, 0, 0)] * 5
+    mine = sorted(k for k in stored_alerts(engine) if run in k)
+    assert len(mine) == 5
+    assert all(len(v) == 1 for v in alert_history(engine, run).values())
+    with engine.connect() as conn:
+        inbound = conn.execute(
+            select(inbound_payloads.c.id, inbound_payloads.c.import_id, inbound_payloads.c.body)
+            .where(inbound_payloads.c.id > inbound_floor)
+            .order_by(inbound_payloads.c.id)
+        ).all()
+        made = conn.execute(
+            select(imports.c.id, imports.c.inserted).where(imports.c.id > imports_floor)
+        ).all()
+        chunks = conn.execute(
+            select(raw_chunks.c.import_id, raw_chunks.c.inbound_id, raw_chunks.c.lines)
+            .where(raw_chunks.c.seq > chunk_floor)
+        ).all()
+    assert [r.body for r in inbound] == [b.decode() for b in bodies]  # one row each
+    # the general way: one import a payload, one raw chunk an import (none of the batch's)
+    assert len(made) == 5 and all(r.inserted == 1 for r in made)
+    # each payload's import, its raw chunk (pointing at its inbound row) and nothing else
+    result_imports = [r.import_id for r in results if isinstance(r, ImportResult)]
+    assert sorted(result_imports) == sorted(r.id for r in made)
+    assert sorted((r.import_id, r.inbound_id, r.lines) for r in chunks) == sorted(
+        (imp, row.id, 1) for imp, row in zip(result_imports, inbound, strict=True)
+    )
+    assert sorted(alert_history(engine, run)) == sorted(k.replace(run, "RUN") for k in mine)
+    assert sizes == [5, 5]  # rolled back and done again in a second transaction
 
 
 def test_over_http_a_record_refused_by_the_writer_is_problem_json_and_logged(

@@ -1,0 +1,91 @@
+"""The upserts of a batch of rows (ingest.rows.KindSQL.statements): every row once, in
+order, in multi-row statements of the largest sizes that fit (the most a statement takes,
+then powers of two), a last single row by the one-row statement."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from opsledger.core.sql import driver
+from opsledger.ingest import rows
+from opsledger.ingest.rows import kind_sql, values_digest
+from opsledger.records.fast import values_of
+from opsledger.records.spec import KIND_BY_NAME
+from opsledger.records.tables import RECORD_TABLES
+from opsledger.records.validation import validate_json_line
+
+
+def _marks(sql: str, mark: str) -> int:
+    return len(re.findall(re.escape(mark), sql))
+
+
+def _value_groups(sql: str) -> int:
+    """The rows of an INSERT ... VALUES (...), (...) ON CONFLICT statement."""
+    values = sql.split(" VALUES ", 1)[1].split(" ON CONFLICT ", 1)[0]
+    return values.count("(")
+
+
+def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
+    with engine.connect() as conn:
+        prepared = kind_sql(conn, "alert")
+    width = len(KIND_BY_NAME["alert"].fields) + 4  # a record's values and its bookkeeping
+    assert len(prepared.fields) + 4 == width
+    most = min(rows.MAX_ROWS, rows.MAX_PARAMS // width)  # the rows a statement takes at most
+    for n in range(601):
+        flat = [(r, c) for r in range(n) for c in range(width)]  # each value told apart
+        statements = prepared.statements(flat)
+        again: list[Any] = []
+        for sql, params in statements:
+            assert isinstance(params, tuple)
+            assert _marks(sql, prepared.mark) == len(params), (n, len(params))
+            assert len(params) % width == 0 and params
+            assert _value_groups(sql) == len(params) // width
+            assert len(params) <= rows.MAX_PARAMS
+            if len(params) == width:
+                assert sql == prepared.upsert
+            again += params
+        assert again == flat, n  # every row once, in order, whole
+        # a statement for each `most` rows, then one for each set bit of the remainder
+        assert len(statements) == n // most + bin(n % most).count("1"), n
+        sizes = [len(p) // width for _, p in statements]
+        assert sizes == sorted(sizes, reverse=True), n  # largest first
+        assert all(s == most or s & (s - 1) == 0 for s in sizes), (n, sizes)
+    assert len(prepared.statements([0] * width * 40)) == 2  # 32 + 8, not 8 steps of 5
+    assert len(prepared.statements([0] * width)) == 1
+    assert prepared.statements([]) == []
+
+
+def test_the_statements_store_every_row(engine: Engine) -> None:
+    """Run on the driver as the importer runs them: each row stored, with its values."""
+    base = datetime(2026, 10, 4, 13, 22, 5, tzinfo=UTC)
+    for n in (1, 3, 40, 599):
+        tag = f"sz{n}-"
+        pairs = []
+        for i in range(n):
+            line = (
+                f'{{"kind":"alert","id":"{tag}{i}","name":"Rule{i}",'
+                f'"fired_at":"{(base + timedelta(seconds=i)).isoformat()}",'
+                f'"actionable":{"true" if i % 2 else "false"},"labels":{{"i":{i}}}}}'
+            )
+            kind, record = validate_json_line(line, "test", f"line {i}")
+            values = values_of(kind, record)
+            pairs.append((values, (values_digest(values), 7, 8, i)))
+        with engine.begin() as conn:
+            prepared = kind_sql(conn, "alert")
+            for sql, params in prepared.statements(prepared.rows(pairs)):
+                driver(conn).execute(sql, params)
+        table = RECORD_TABLES["alert"]
+        with engine.connect() as conn:
+            stored = {
+                r.id: r for r in conn.execute(select(table).where(table.c.id.like(f"{tag}%")))
+            }
+        assert len(stored) == n
+        for i in range(n):
+            r = stored[f"{tag}{i}"]
+            assert (r.name, r.fired_at, r.actionable, r.labels, r._line) == (
+                f"Rule{i}", base + timedelta(seconds=i), bool(i % 2), {"i": i}, i
+            )
