@@ -1,6 +1,6 @@
-"""api.hooks.HookRoutes answers the webhook routes in front of FastAPI's routing: each answer
-(status, headers, body) is the one the FastAPI routes give, which an app without the
-middleware still serves; every refusal is logged either way."""
+"""api.app.App answers the webhook routes in front of FastAPI (api.hooks.answer_hook): each
+answer (status, headers, body) is the one the FastAPI routes give, which the app still serves
+with `hooks_first` off; every refusal is logged either way."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from opsledger.access import create_token
 from opsledger.api import hooks
-from opsledger.api.app import create_app
+from opsledger.api.app import App, create_app
 from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
 from opsledger.settings import Settings
 
@@ -27,8 +27,8 @@ with warnings.catch_warnings():
 
 def _app(db_url: str, middleware: bool) -> FastAPI:
     app = create_app(Settings(database_url=db_url))
-    if not middleware:  # the stack is built on the first request
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not hooks.HookRoutes]
+    assert isinstance(app, App)
+    app.hooks_first = middleware
     return app
 
 

@@ -91,21 +91,10 @@ def _same(a: list[list[Any]], b: list[list[Any]]) -> None:
     assert [[repr(v) for v in row] for row in a] == [[repr(v) for v in row] for row in b]
 
 
-# result_processors asks each type for its processor without the column's type code (None);
-# SQLAlchemy's psycopg Double needs it (_psycopg_common._PGNumeric.result_processor raises
-# TypeError). No batchable connector makes records with a number field yet.
-FLOAT_KINDS = {k.name for k in KINDS if any(f.type is FieldType.FLOAT for f in k.fields)}
-
-
 @pytest.mark.parametrize("kind", sorted(RECORD_TABLES))
 def test_driver_rows_read_as_sqlalchemy_reads_them(
-    engine: Engine, kind: str, request: pytest.FixtureRequest
+    engine: Engine, kind: str
 ) -> None:
-    if engine.dialect.name == "postgresql" and kind in FLOAT_KINDS:
-        request.applymarker(pytest.mark.xfail(
-            raises=TypeError, strict=True,
-            reason="result_processors: psycopg's Double needs the column type code",
-        ))
     recs = [r for r in records() if r["kind"] == kind]
     load(engine, recs)
     expected = {
@@ -115,8 +104,8 @@ def test_driver_rows_read_as_sqlalchemy_reads_them(
     numbers = {f.name for f in KIND_BY_NAME[kind].fields if f.type is FieldType.FLOAT}
     others = [c for c in table.c if c.name not in numbers]
     with engine.connect() as conn:
-        # every column but the numbers first (on PostgreSQL these must hold even where the
-        # numbers fail: an AssertionError is not the xfail's TypeError)
+        # every column but the numbers first, then all of them (psycopg's number types
+        # choose their conversion by a result's type code: core.sql.result_processors)
         for columns in (others, list(table.c)):
             through_sqlalchemy = [
                 list(r) for r in conn.execute(select(*columns).order_by(table.c.id))

@@ -3,11 +3,12 @@ API v2 compatible). Every refusal is logged in the rejected-payload log. The pay
 stored by the webhook writer (api/writer.py): one thread, many payloads a transaction.
 
 The two routes are declared on the FastAPI router (for the OpenAPI document, and for an app
-that mounts the router without the middleware), but in `create_app` their requests are
-answered by `HookRoutes`, a plain ASGI middleware in front of FastAPI's routing: the same
-steps (body limit, token or signature, parsing, the writer, problem+json refusals) without
-the per-request work of routing, the request object, dependency resolution and the response
-classes. Both ways run `_receive` below.
+that mounts the router without the middleware), but the app of `create_app` (api.app.App)
+answers their requests with `answer_hook`, in front of FastAPI and its middleware: the same
+steps (the NUL check, body limit, token or signature, parsing, the writer, problem+json
+refusals, a 500 for an unexpected error) without the per-request work of the middleware
+stack, routing, the request object, dependency resolution and the response classes. Both
+ways run `_receive` below.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from opsledger.access import TokenCache, TokenInfo, allows, token_hash, verify_token_hash
 from opsledger.api.deps import bearer_of
@@ -230,17 +231,22 @@ def hook_name(scope: Scope) -> str | None:
 _JSON_202 = (b"content-type", b"application/json")
 
 
-class HookRoutes:
-    """ASGI middleware that answers the webhook routes itself (see the module's docstring);
-    every other request goes on to the app."""
+async def answer_hook(name: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a webhook request (`hook_name(scope)` is `name`) as the FastAPI route would,
+    without going through FastAPI (api.app.App calls this first, in front of its middleware
+    stack). An unexpected error is answered 500 (problem+json) and raised again for the
+    server to log, as Starlette's error middleware does."""
+    started = False
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def sending(message: Any) -> None:
+        nonlocal started
+        started = True
+        await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = hook_name(scope)
-        if name is None:
-            await self.app(scope, receive, send)
+    try:
+        if b"%00" in scope.get("query_string", b""):
+            detail = "the query string contains a NUL character (%00)"
+            await problem_response(400, detail, scope["path"])(scope, receive, send)
             return
         headers = Headers(scope=scope)
         client = scope.get("client")
@@ -256,13 +262,17 @@ class HookRoutes:
         except OpsledgerError as exc:  # as the app's handler answers it on the routes
             content = await on_opsledger(Request(scope), exc)
         if isinstance(content, bytes):
-            await send(
+            await sending(
                 {
                     "type": "http.response.start",
                     "status": 202,
                     "headers": [(b"content-length", b"%d" % len(content)), _JSON_202],
                 }
             )
-            await send({"type": "http.response.body", "body": content})
+            await sending({"type": "http.response.body", "body": content})
         else:
-            await content(scope, receive, send)
+            await content(scope, receive, sending)
+    except Exception:
+        if not started:
+            await problem_response(500, "internal error", scope["path"])(scope, receive, send)
+        raise

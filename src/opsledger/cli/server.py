@@ -77,6 +77,7 @@ def serve_cmd(
     import uvicorn
 
     from opsledger.api.app import create_app
+    from opsledger.api.http import OneWriteHttpToolsProtocol
 
     if workers < 1:
         raise UsageError(f"--workers {workers}: give 1 or more")
@@ -88,7 +89,10 @@ def serve_cmd(
         markup=False,
     )
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app, host=host, port=port, log_level="warning", access_log=False,
+            http=OneWriteHttpToolsProtocol,
+        )
         return
     # uvicorn starts each worker process from an import string; they read the settings
     # from the environment
@@ -102,6 +106,7 @@ def serve_cmd(
         host=host,
         port=port,
         workers=workers,
+        http=OneWriteHttpToolsProtocol,
         log_level="warning",
         access_log=False,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, cast, func, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Connection, Float, cast, func, type_coerce
 
 
 def epoch_us(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[int]:
@@ -51,7 +51,15 @@ def result_processors(
     dialect = conn.dialect
     out = []
     for i, column in enumerate(columns):
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        impl = column.type.dialect_impl(dialect)
+        try:
+            process = impl.result_processor(dialect, None)
+        except TypeError:
+            # psycopg's number types choose by the column's type code, which only a result
+            # has; opsledger's numbers are double precision, which psycopg reads as float
+            if not isinstance(impl, Float):
+                raise
+            process = None
         if process is not None:
             out.append((i, process))
     return tuple(out)

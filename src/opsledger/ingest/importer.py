@@ -249,10 +249,7 @@ class _Applier:
             fill_chunk(conn, seq, lines)
         run = driver(conn)
         for sql, params in statements:
-            if isinstance(params, list):
-                run.cursor().executemany(sql, params)
-            else:
-                run.execute(sql, params)
+            run.execute(sql, params)
         if replaced:
             conn.execute(insert(record_versions), list(replaced.values()))
         if dropped:

@@ -20,7 +20,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
-from opsledger.core.sql import native_times, placeholder
+from opsledger.core.sql import driver, native_times, placeholder
 from opsledger.core.types import EPOCH, MICROSECOND
 from opsledger.records.fast import Values, values_of
 from opsledger.records.spec import KIND_BY_NAME, FieldType
@@ -124,7 +124,7 @@ class KindSQL:
         for start in range(0, len(ids), 1000):
             part = ids[start : start + 1000]
             sql = self.lookup.format(marks=",".join([self.mark] * len(part)))
-            yield from conn.exec_driver_sql(sql, tuple(part))
+            yield from driver(conn).execute(sql, part)
 
 
 _PREPARED: dict[tuple[str, str], KindSQL] = {}
