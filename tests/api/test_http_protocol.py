@@ -234,12 +234,23 @@ def make_app(yielded: list[float]) -> Starlette:
     async def close(request: Request) -> Response:
         return PlainTextResponse("goodbye", headers={"connection": "close"})
 
+    async def lookalike(request: Request) -> Response:
+        async def parts() -> AsyncIterator[bytes]:
+            for part in LOOKALIKE:
+                await asyncio.sleep(DELAY)
+                yielded.append(time.monotonic())
+                yield part
+
+        size = str(sum(map(len, LOOKALIKE)))
+        return StreamingResponse(parts(), media_type="text/plain", headers={"content-length": size})
+
     return Starlette(
         routes=[
             Route("/small", small),
             Route("/stream", stream),
             Route("/echo", echo, methods=["POST"]),
             Route("/close", close),
+            Route("/lookalike", lookalike),
         ]
     )
 
@@ -355,6 +366,29 @@ def test_streaming_chunks_each_arrive(
     assert one_writes[1:] == [*framed[1:], b"0\r\n\r\n"]
     assert stock_writes[1:] == [*framed, b"0\r\n\r\n"]
     assert undated(stock_writes[0] + framed[0]) == undated(one_writes[0])
+
+
+# a body whose middle part has the shape of a header block
+LOOKALIKE = [b"first part\r\n", b"HTTP/1.1 200 OK\r\n\r\n", b"last part"]
+
+
+def test_a_body_part_shaped_like_headers_is_not_held(
+    servers: tuple[Served, Served], yielded: list[float]
+) -> None:
+    one, _ = servers
+    with one.connect() as conn:
+        conn.send(request("GET", "/lookalike"))
+        top = conn.until(b"\r\n\r\n")
+        assert top.startswith(b"HTTP/1.1 200 OK\r\n")
+        arrived = []
+        for part in LOOKALIKE:
+            assert conn.exact(len(part)) == part
+            arrived.append(time.monotonic())
+    # each part reached the client before the app made the next one (only the first write
+    # of a response is held)
+    assert len(yielded) == len(LOOKALIKE)
+    for n in range(len(LOOKALIKE) - 1):
+        assert arrived[n] < yielded[n + 1], n
 
 
 def test_expect_100_continue(servers: tuple[Served, Served]) -> None:

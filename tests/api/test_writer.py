@@ -450,6 +450,48 @@ def test_inbound_payloads_of_a_batch_are_kept_as_the_general_path_keeps_them(
     assert rows[4].import_id is None  # changed nothing
 
 
+def test_a_batch_that_changes_nothing_makes_no_import(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeated notifications (Alertmanager's repeat_interval): the batch path sees from the
+    stored digests that nothing changes and writes no imports row and no raw chunk at all;
+    the inbound payloads are kept, with no import."""
+    run = uuid.uuid4().hex[:8]
+    bodies = [notification(alert(f"{run}{i}")) for i in range(3)]
+    writer, release, sizes = batched_writer(engine, monkeypatch)
+    try:
+        first = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    assert [counts(r) for r in first] == [(1, 0, 0)] * 3
+    imports_floor, chunk_floor = max_id(engine, imports), 0
+    with engine.connect() as conn:
+        chunk_floor = int(conn.execute(select(func.max(raw_chunks.c.seq))).scalar_one())
+    inbound_floor = max_id(engine, inbound_payloads)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("apply_entries ran for a run that changes nothing")
+
+    monkeypatch.setattr(batch_module, "apply_entries", counting)
+    writer, release, sizes = batched_writer(engine, monkeypatch)
+    try:
+        again = asyncio.run(send_all(writer, bodies, release))
+    finally:
+        writer.close()
+    assert sizes == [3]
+    assert [counts(r) for r in again] == [(0, 0, 1)] * 3
+    assert all(isinstance(r, ImportResult) and r.import_id == 0 for r in again)
+    with engine.connect() as conn:
+        assert max_id(engine, imports) == imports_floor
+        assert conn.execute(select(func.max(raw_chunks.c.seq))).scalar_one() == chunk_floor
+        rows = conn.execute(
+            select(inbound_payloads.c.import_id, inbound_payloads.c.body)
+            .where(inbound_payloads.c.id > inbound_floor)
+            .order_by(inbound_payloads.c.id)
+        ).all()
+    assert [(r.import_id, r.body) for r in rows] == [(None, b.decode()) for b in bodies]
+
+
 async def one_alert(writer: Writer, fingerprint: str) -> ImportResult:
     """A notification of one new alert, through `writer`; returns after its commit."""
     body = notification(alert(fingerprint))

@@ -140,3 +140,31 @@ def test_bulk_import_remembers_what_it_stored(
     assert code == 0, err  # tables not empty now: the stored records are found
     assert _counts(out) == {"b.jsonl:team": {"inserted": 0, "replaced": 1, "unchanged": 0},
                             "b.jsonl:alert": {"inserted": 0, "replaced": 0, "unchanged": 1}}
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_expected_counts_are_written_once_and_corrected_when_wrong(
+    engine: Engine, right: bool
+) -> None:
+    """apply_entries(expect=...) writes the imports row with the caller's totals; when the
+    import counts otherwise, the row gets the counts it made."""
+    from opsledger.ingest.inbound import batches
+    from opsledger.ingest.reader import Item, entry
+    from opsledger.records.validation import validate_json_line
+
+    recs = [r for r in records(5) if r["kind"] == "alert"]
+    entries = [
+        entry(Item(*validate_json_line(json.dumps(r), "t", f"line {n}"), "json", ""))
+        for n, r in enumerate(recs, 1)
+    ]
+    expect = importer.KindCounts(5, 0, 0) if right else importer.KindCounts(2, 1, 9)
+    with engine.begin() as conn:
+        done = importer.apply_entries(conn, batches(entries), "expect test", expect=expect)
+        row = conn.execute(
+            select(imports.c.inserted, imports.c.replaced, imports.c.unchanged).where(
+                imports.c.id == done.import_id
+            )
+        ).one()
+    t = done.totals()
+    assert (t.inserted, t.replaced, t.unchanged) == (5, 0, 0)
+    assert tuple(row) == (5, 0, 0)

@@ -281,11 +281,17 @@ class Writer:
         return conn, True
 
     def _transaction(self, conn: Connection, jobs: list[Job], fast: bool = True) -> None:
+        hashes = [j.token_hash for j in jobs if j.token_hash]
         if conn.dialect.name == "postgresql":
             # writers of several processes (`serve --workers N`) take turns: a patch merged
-            # against a record another writer has changed but not committed would lose fields
-            driver(conn).execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-        active = active_token_hashes(conn, (j.token_hash for j in jobs if j.token_hash))
+            # against a record another writer has changed but not committed would lose
+            # fields. The lock and the token check go in one round trip (pipeline mode).
+            pg = driver(conn)
+            with pg.pipeline():
+                pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                active = active_token_hashes(conn, hashes)
+        else:
+            active = active_token_hashes(conn, hashes)
         batch: list[Job] = []  # consecutive payloads for the batch path, applied together
         for job in jobs:
             if job.connector is None:

@@ -290,13 +290,17 @@ def apply_entries(
     inbound_id: int | None = None,
     bulk: bool = False,
     known: dict[tuple[str, str], RecordState] | None = None,
+    expect: KindCounts | None = None,
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
-    records (see _Applier); `known`: see apply_items."""
+    records (see _Applier); `known`: see apply_items; `expect`: the totals the caller expects
+    (the webhook batch works them out first), written with the imports row so that it need
+    not be updated at the end (it is, if they differ)."""
     now = datetime.now(UTC)
+    counts = (0, 0, 0) if expect is None else (expect.inserted, expect.replaced, expect.unchanged)
     import_id = returning_id(
         conn, _NEW_IMPORT.format(mark=placeholder(conn)),
-        (source, now if native_times(conn) else to_epoch_us(now)),
+        (source, now if native_times(conn) else to_epoch_us(now), *counts),
     )
     applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
@@ -317,10 +321,11 @@ def apply_entries(
         conn.execute(delete(raw_chunks).where(raw_chunks.c.import_id == import_id))
         conn.execute(imports.delete().where(imports.c.id == import_id))
         return result
-    driver(conn).execute(
-        _COUNT_IMPORT.format(mark=placeholder(conn)),
-        (t.inserted, t.replaced, t.unchanged, import_id),
-    )
+    if (t.inserted, t.replaced, t.unchanged) != counts:
+        driver(conn).execute(
+            _COUNT_IMPORT.format(mark=placeholder(conn)),
+            (t.inserted, t.replaced, t.unchanged, import_id),
+        )
     return result
 
 
@@ -329,7 +334,7 @@ def apply_entries(
 # cost more than SQLite's work on these rows.
 _NEW_IMPORT = (
     f'INSERT INTO "{imports.name}" ("source", "imported_at", "inserted", "replaced", '
-    '"unchanged") VALUES ({mark}, {mark}, 0, 0, 0) RETURNING "id"'
+    '"unchanged") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) RETURNING "id"'
 )
 _COUNT_IMPORT = (
     f'UPDATE "{imports.name}" SET "inserted" = {{mark}}, "replaced" = {{mark}}, '
