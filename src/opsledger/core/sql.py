@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,3 +64,15 @@ def result_processors(
         if process is not None:
             out.append((i, process))
     return tuple(out)
+
+
+def pipeline(conn: Connection) -> contextlib.AbstractContextManager[Any]:
+    """On PostgreSQL, psycopg's pipeline mode for the driver statements run inside it: they
+    are sent without waiting for each other's answers, and the block ends with one round
+    trip for all (an error surfaces there at the latest). Only statements run on `driver`
+    belong inside: SQLAlchemy's execution reads a result's description before the answer
+    has come. On SQLite, nothing."""
+    if conn.dialect.name == "postgresql":
+        held: contextlib.AbstractContextManager[Any] = driver(conn).pipeline()
+        return held
+    return contextlib.nullcontext()

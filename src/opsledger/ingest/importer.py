@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select
 
-from opsledger.core.sql import driver, native_times, placeholder, returning_id
+from opsledger.core.sql import driver, native_times, pipeline, placeholder, returning_id
 from opsledger.core.types import to_epoch_us
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
@@ -245,11 +245,12 @@ class _Applier:
         dropped: list[int],
     ) -> None:
         conn = self.conn
-        for seq, lines in chunks.values():
-            fill_chunk(conn, seq, lines)
-        run = driver(conn)
-        for sql, params in statements:
-            run.execute(sql, params)
+        with pipeline(conn):  # PostgreSQL: one round trip for the chunks and the upserts
+            for seq, lines in chunks.values():
+                fill_chunk(conn, seq, lines)
+            run = driver(conn)
+            for sql, params in statements:
+                run.execute(sql, params)
         if replaced:
             conn.execute(insert(record_versions), list(replaced.values()))
         if dropped:
