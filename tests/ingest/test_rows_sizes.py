@@ -1,6 +1,7 @@
 """The upserts of a batch of rows (ingest.rows.KindSQL.statements): every row once, in
-order, in multi-row statements of the largest sizes that fit (the most a statement takes,
-then powers of two), a last single row by the one-row statement."""
+order. On SQLite in multi-row statements of the largest sizes that fit (the most a statement
+takes, then powers of two), a last single row by the one-row statement; on PostgreSQL in one
+statement of an array a column (unnest), whatever the number of rows."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def _value_groups(sql: str) -> int:
 def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
     with engine.connect() as conn:
         prepared = kind_sql(conn, "alert")
+    if engine.dialect.name == "postgresql":
+        _columnar(prepared)
+        return
     width = len(KIND_BY_NAME["alert"].fields) + 4  # a record's values and its bookkeeping
     assert len(prepared.fields) + 4 == width
     most = min(rows.MAX_ROWS, rows.MAX_PARAMS // width)  # the rows a statement takes at most
@@ -56,6 +60,24 @@ def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
         assert all(s == most or s & (s - 1) == 0 for s in sizes), (n, sizes)
     assert len(prepared.statements([0] * width * 40)) == 2  # 32 + 8, not 8 steps of 5
     assert len(prepared.statements([0] * width)) == 1
+    assert prepared.statements([]) == []
+
+
+def _columnar(prepared: rows.KindSQL) -> None:
+    """PostgreSQL: one statement of one array a column, the columns of the rows in order."""
+    width = len(KIND_BY_NAME["alert"].fields) + 4
+    assert prepared.columnar is not None
+    assert _marks(prepared.columnar, "%b") == width  # short: psycopg caches it; binary arrays
+    for n in (1, 2, 40, 599, 5000):
+        flat = [(r, c) for r in range(n) for c in range(width)]
+        statements = prepared.statements(flat)
+        assert len(statements) == 1
+        sql, columns = statements[0]
+        assert sql == prepared.columnar
+        assert len(columns) == width
+        assert all(len(col) == n for col in columns)
+        rebuilt = [columns[c][r] for r in range(n) for c in range(width)]
+        assert rebuilt == flat, n
     assert prepared.statements([]) == []
 
 

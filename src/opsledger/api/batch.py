@@ -150,7 +150,12 @@ def _load(conn: Connection, keys: set[tuple[str, str]]
         n = len(names)
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
-            for raw in run.execute(sql.format(marks=", ".join([mark] * len(part))), part):
+            params: Any
+            if mark == "%s":  # PostgreSQL: `= ANY(ids)`, one short statement psycopg caches
+                query, params = sql.replace("IN ({marks})", "= ANY(%b)"), (part,)
+            else:
+                query, params = sql.format(marks=", ".join([mark] * len(part))), part
+            for raw in run.execute(query, params):
                 row = list(raw)
                 for i, process in processors:
                     row[i] = process(row[i])
