@@ -219,14 +219,15 @@ def make_app(yielded: list[float]) -> Starlette:
     async def small(request: Request) -> Response:
         return PlainTextResponse(f"hello, {request.query_params.get('n', 'world')}")
 
-    async def stream(request: Request) -> Response:
-        async def chunks() -> AsyncIterator[bytes]:
-            for chunk in CHUNKS:
-                await asyncio.sleep(DELAY)
-                yielded.append(time.monotonic())
-                yield chunk
+    async def slowly(parts: list[bytes]) -> AsyncIterator[bytes]:
+        """`parts` one after the other, DELAY apart, noting when each was made."""
+        for part in parts:
+            await asyncio.sleep(DELAY)
+            yielded.append(time.monotonic())
+            yield part
 
-        return StreamingResponse(chunks(), media_type="text/plain")
+    async def stream(request: Request) -> Response:
+        return StreamingResponse(slowly(CHUNKS), media_type="text/plain")
 
     async def echo(request: Request) -> Response:
         return Response(await request.body(), media_type="application/octet-stream")
@@ -235,14 +236,10 @@ def make_app(yielded: list[float]) -> Starlette:
         return PlainTextResponse("goodbye", headers={"connection": "close"})
 
     async def lookalike(request: Request) -> Response:
-        async def parts() -> AsyncIterator[bytes]:
-            for part in LOOKALIKE:
-                await asyncio.sleep(DELAY)
-                yielded.append(time.monotonic())
-                yield part
-
         size = str(sum(map(len, LOOKALIKE)))
-        return StreamingResponse(parts(), media_type="text/plain", headers={"content-length": size})
+        return StreamingResponse(
+            slowly(LOOKALIKE), media_type="text/plain", headers={"content-length": size}
+        )
 
     return Starlette(
         routes=[

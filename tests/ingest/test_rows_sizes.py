@@ -1,7 +1,7 @@
 """The upserts of a batch of rows (ingest.rows.KindSQL.statements): every row once, in
-order. On SQLite in multi-row statements of the largest sizes that fit (the most a statement
-takes, then 50, then powers of two), a last single row by the one-row statement; on PostgreSQL in one
-statement of an array a column (unnest), whatever the number of rows."""
+order. On SQLite in multi-row statements of the largest sizes that fit (the most a
+statement takes, then 50, then powers of two), a last single row by the one-row statement;
+on PostgreSQL in one statement of an array a column (unnest), whatever the number of rows."""
 
 from __future__ import annotations
 
