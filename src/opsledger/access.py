@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, update
 
-from opsledger.core.sql import driver, placeholder
+from opsledger.core.sql import driver, id_in
 from opsledger.errors import NotFoundError, UsageError
 from opsledger.records.tables import api_tokens
 
@@ -101,14 +101,13 @@ def active_token_hashes(conn: Connection, digests: Iterable[str]) -> set[str]:
     wanted = list(set(digests))
     if not wanted:
         return set()
-    mark = placeholder(conn)
-    sql = _ACTIVE + ", ".join([mark] * len(wanted)) + ")"
-    return {r[0] for r in driver(conn).execute(sql, tuple(wanted))}
+    condition, params = id_in(conn, wanted)
+    return {r[0] for r in driver(conn).execute(_ACTIVE + condition, params)}
 
 
 _ACTIVE = (
     f'SELECT "token_hash" FROM "{api_tokens.name}" WHERE "revoked_at" IS NULL '
-    'AND "token_hash" IN ('
+    'AND "token_hash" '
 )
 
 

@@ -33,7 +33,7 @@ import orjson
 from sqlalchemy import Connection
 
 from opsledger.connectors.base import Connector, NativeRecord
-from opsledger.core.sql import driver, native_times, placeholder, result_processors
+from opsledger.core.sql import driver, id_in, native_times, placeholder, result_processors
 from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult, KindCounts, RecordState, apply_entries
@@ -114,13 +114,13 @@ def _as_plain(kind: str, values: Any) -> dict[str, Any]:
     return plain
 
 
-_SELECTS: dict[tuple[str, str], tuple[list[str], str, str, Any]] = {}
+_SELECTS: dict[tuple[str, str], tuple[list[str], str, Any]] = {}
 
 
-def _select(conn: Connection, kind: str) -> tuple[list[str], str, str, Any]:
-    """The fields of `kind`, a SELECT of them and of the bookkeeping columns by id (`{marks}`
-    stands for the ids' placeholders), the placeholder, and the conversions of what the
-    driver returns (built once per dialect)."""
+def _select(conn: Connection, kind: str) -> tuple[list[str], str, Any]:
+    """The fields of `kind`, a SELECT of them and of the bookkeeping columns by id (to be
+    followed by core.sql.id_in's condition), and the conversions of what the driver returns
+    (built once per dialect)."""
     key = (conn.dialect.name, kind)
     found = _SELECTS.get(key)
     if found is None:
@@ -129,9 +129,9 @@ def _select(conn: Connection, kind: str) -> tuple[list[str], str, str, Any]:
         columns = [table.c[n] for n in (*names, DIGEST, IMPORT, RAW, LINE)]
         sql = (
             "SELECT " + ", ".join(f'"{c.name}"' for c in columns)
-            + f' FROM "{table.name}" WHERE "id" IN ({{marks}})'
+            + f' FROM "{table.name}" WHERE "id" '
         )
-        found = _SELECTS[key] = (names, sql, placeholder(conn), result_processors(conn, columns))
+        found = _SELECTS[key] = (names, sql, result_processors(conn, columns))
     return found
 
 
@@ -146,16 +146,11 @@ def _load(conn: Connection, keys: set[tuple[str, str]]
     states: dict[tuple[str, str], RecordState] = {}
     run = driver(conn)
     for kind, ids in by_kind.items():
-        names, sql, mark, processors = _select(conn, kind)
+        names, sql, processors = _select(conn, kind)
         n = len(names)
         for start in range(0, len(ids), CHUNK):
-            part = ids[start : start + CHUNK]
-            params: Any
-            if mark == "%s":  # PostgreSQL: `= ANY(ids)`, one short statement psycopg caches
-                query, params = sql.replace("IN ({marks})", "= ANY(%b)"), (part,)
-            else:
-                query, params = sql.format(marks=", ".join([mark] * len(part))), part
-            for raw in run.execute(query, params):
+            condition, params = id_in(conn, ids[start : start + CHUNK])
+            for raw in run.execute(sql + condition, params):
                 row = list(raw)
                 for i, process in processors:
                     row[i] = process(row[i])

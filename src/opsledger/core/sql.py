@@ -21,6 +21,22 @@ def placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def id_in(conn: Connection, ids: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """A condition "is one of `ids`" for SQL written by hand, to follow a column name, and its
+    parameters: `= ANY(%b)` with one array on PostgreSQL (psycopg converts the placeholders
+    of a statement of over 50 parameters anew for every execution, in Python; this one is
+    converted once, and the array goes in binary), `IN (?, ...)` on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return "= ANY(%b)", (list(ids),)
+    return "IN (" + ", ".join("?" * len(ids)) + ")", tuple(ids)
+
+
+def arrays(conn: Connection) -> bool:
+    """Whether the driver takes a column of many rows as one array parameter (PostgreSQL:
+    ingest/rows.py upserts any number of rows in one statement of an array a column)."""
+    return conn.dialect.name == "postgresql"
+
+
 def native_times(conn: Connection) -> bool:
     """Whether the driver takes datetime and date objects (PostgreSQL). On SQLite opsledger
     stores timestamps as integer microseconds and dates as ISO text (core/types.py)."""

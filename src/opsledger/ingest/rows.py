@@ -20,7 +20,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
-from opsledger.core.sql import driver, native_times, placeholder
+from opsledger.core.sql import arrays, driver, id_in, native_times, placeholder
 from opsledger.core.types import EPOCH, MICROSECOND
 from opsledger.records.fast import Values, values_of
 from opsledger.records.spec import KIND_BY_NAME, FieldType
@@ -79,12 +79,11 @@ class KindSQL:
     fields: tuple[str, ...]  # the record fields; a row adds DIGEST, IMPORT, RAW, LINE
     upsert: str  # one row
     upsert_many: tuple[tuple[int, str], ...]  # (rows, statement), most rows first
-    lookup: str  # {marks} is replaced by the placeholders of the ids
+    lookup: str  # followed by core.sql.id_in's condition on the ids
     mark: str
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
     epoch_us: tuple[int, ...]  # timestamps to integer microseconds (SQLite)
     columnar: str | None = None  # PostgreSQL: the upsert of any number of rows (unnest)
-    lookup_any: str | None = None  # PostgreSQL: the lookup by `"id" = ANY(ids)`
 
     def rows(self, pairs: Sequence[tuple[Values, tuple[str, int, int, int]]]) -> list[Any]:
         """The driver values of records, one row after the other in one flat list (digest,
@@ -127,13 +126,9 @@ class KindSQL:
 
     def states(self, conn: Connection, ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """(id, digest, import, raw, line) of the stored records among `ids`."""
-        if self.lookup_any is not None:
-            yield from driver(conn).execute(self.lookup_any, (ids,))
-            return
         for start in range(0, len(ids), 1000):
-            part = ids[start : start + 1000]
-            sql = self.lookup.format(marks=",".join([self.mark] * len(part)))
-            yield from driver(conn).execute(sql, part)
+            condition, params = id_in(conn, ids[start : start + 1000])
+            yield from driver(conn).execute(self.lookup + condition, params)
 
 
 _PREPARED: dict[tuple[str, str], KindSQL] = {}
@@ -172,7 +167,7 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
 
     lookup = (
         f'SELECT "id", "{DIGEST}", "{IMPORT}", "{RAW}", "{LINE}" FROM "{table.name}" '
-        'WHERE "id" IN ({marks})'
+        'WHERE "id" '
     )
     converters: list[tuple[int, Callable[[Any], Any]]] = []
     epoch_us: list[int] = []
@@ -182,26 +177,25 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
         # objects come as their JSON text already (records.fast.values_of)
         elif f.type is FieldType.DATE and not native:
             converters.append((i, date.isoformat))
-    columnar = lookup_any = None
-    if dialect == "postgresql":
+    columnar = None
+    if arrays(conn):
         # one statement for any number of rows, an array a column: psycopg converts the
         # placeholders of a statement of over 50 parameters anew each time, in Python
         # (about 3 ms for 40 alert rows here), where this short one is converted once. The
         # arrays go in binary (%b): psycopg's text form of an array escapes each element
         # with a regular expression, 4-5 times slower
-        arrays = ", ".join(
+        columns_sql = ", ".join(
             f"%b::{table.c[c].type.compile(dialect=conn.dialect)}[]" for c in columns
         )
         columnar = (
-            f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) '
+            f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({columns_sql}) '
             f'ON CONFLICT ("id") DO UPDATE SET {sets}'
         )
-        lookup_any = lookup.replace("IN ({marks})", "= ANY(%b)")
     prepared = KindSQL(
         spec.field_names, upsert(1),
         tuple((n, upsert(n)) for n in _sizes(per_statement)),
         lookup, mark,
-        tuple(converters), tuple(epoch_us), columnar, lookup_any,
+        tuple(converters), tuple(epoch_us), columnar,
     )
     _PREPARED[(dialect, kind)] = prepared
     return prepared
