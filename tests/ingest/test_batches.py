@@ -148,7 +148,6 @@ def test_expected_counts_are_written_once_and_corrected_when_wrong(
 ) -> None:
     """apply_entries(expect=...) writes the imports row with the caller's totals; when the
     import counts otherwise, the row gets the counts it made."""
-    from opsledger.ingest.inbound import batches
     from opsledger.ingest.reader import Item, entry
     from opsledger.records.validation import validate_json_line
 
@@ -159,7 +158,7 @@ def test_expected_counts_are_written_once_and_corrected_when_wrong(
     ]
     expect = importer.KindCounts(5, 0, 0) if right else importer.KindCounts(2, 1, 9)
     with engine.begin() as conn:
-        done = importer.apply_entries(conn, batches(entries), "expect test", expect=expect)
+        done = importer.apply_entries(conn, importer.batches(entries), "expect test", expect=expect)
         row = conn.execute(
             select(imports.c.inserted, imports.c.replaced, imports.c.unchanged).where(
                 imports.c.id == done.import_id

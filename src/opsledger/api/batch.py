@@ -9,14 +9,15 @@ record versions in the raw log, the same counts in each answer. What the batch s
 * the merge of each payload's records with what is stored or what the earlier payloads of
   the batch made, and their validation, in memory, in order; a payload of which one record
   does not validate is refused alone (payload.error), and changes nothing, in memory either;
-* one `apply_items` (the importer's public function: one import, its raw log) for each run
+* one `apply_entries` (the importer's public function: one import, its raw log) for each run
   of consecutive payloads of one connector that update different records; a record that
   two payloads of the batch update starts a new run, so each of its versions is kept;
 * one INSERT of the inbound payloads of the batch, each with the import that applied it
   (`inbound_payloads.import_id`; raw log lines of these imports carry no inbound_id).
 
 Each payload's counts (inserted, replaced, unchanged) are worked out here from the digests,
-and checked against the totals of `apply_items`.
+and checked against the totals of `apply_entries`; a run that changes nothing makes no
+import at all.
 
 It serves connectors that patch stored records (`Connector.patch`) and have no `prepare`
 step, when no [[incidents.auto_open]] rule is set; other payloads take the general path,
@@ -36,8 +37,14 @@ from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.core.sql import driver, id_in, native_times, placeholder, result_processors
 from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import ImportResult, KindCounts, RecordState, apply_entries
-from opsledger.ingest.inbound import batches, record_entry, storable_text
+from opsledger.ingest.importer import (
+    ImportResult,
+    KindCounts,
+    RecordState,
+    apply_entries,
+    batches,
+)
+from opsledger.ingest.inbound import record_entry, storable_text
 from opsledger.ingest.reader import Entry
 from opsledger.ingest.rows import same_content, values_digest
 from opsledger.kpis.policy import Policy

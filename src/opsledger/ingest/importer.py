@@ -30,7 +30,7 @@ from opsledger.records.tables import RECORD_TABLES, imports, raw_chunks, record_
 
 __all__ = [
     "BATCH", "ImportResult", "KindCounts", "RecordState", "apply_entries", "apply_items",
-    "digest", "import_source",
+    "batches", "digest", "import_source",
 ]
 
 BATCH = BLOCK
@@ -258,6 +258,12 @@ class _Applier:
 
     def _new_chunk(self, fmt: str) -> int:
         return new_chunk(self.conn, self.import_id, fmt, self.lenient, self.inbound_id)
+
+
+def batches(entries: list[Entry]) -> Iterator[list[Entry]]:
+    """`entries` in the importer's batches, for apply_entries."""
+    for start in range(0, len(entries), BATCH):
+        yield entries[start : start + BATCH]
 
 
 def apply_items(

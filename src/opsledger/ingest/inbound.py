@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -14,10 +14,10 @@ from sqlalchemy import Connection, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
 from opsledger.errors import RecordError, UsageError
-from opsledger.ingest.importer import BATCH, ImportResult, apply_entries
+from opsledger.ingest.importer import ImportResult, apply_entries, batches
 from opsledger.ingest.reader import Entry
 from opsledger.kpis.policy import Policy
-from opsledger.records.fast import LONG_FRACTION, NUL_ESCAPE, decoder, values_of
+from opsledger.records.fast import decoder, unsure, values_of
 from opsledger.records.spec import KIND_BY_NAME
 from opsledger.records.tables import RECORD_TABLES, inbound_payloads, rejected_payloads
 from opsledger.records.validation import canonical, validate_json_line
@@ -156,19 +156,13 @@ def record_entry(rec: NativeRecord, source: str, location: str) -> Entry:
     (ingest.reader): a NUL escape or a timestamp with over six fractional digits goes to
     pydantic."""
     line = record_line(rec)
-    if NUL_ESCAPE not in line and LONG_FRACTION.search(line) is None:
+    if not unsure(line):
         got = _fast()(line)
         if got is not None:
             return got
     text = line.decode()
     kind, record = validate_json_line(text, source, location)
     return (kind, values_of(kind, record), "json", text)
-
-
-def batches(entries: list[Entry]) -> Iterator[list[Entry]]:
-    """`entries` in the importer's batches (apply_entries)."""
-    for start in range(0, len(entries), BATCH):
-        yield entries[start : start + BATCH]
 
 
 def storable_text(value: str) -> str:

@@ -13,11 +13,11 @@ from typing import IO, Any, NamedTuple
 
 from opsledger.errors import RecordError, UsageError
 from opsledger.records.fast import (
-    LONG_FRACTION,
     NUL_ESCAPE,
     SOME_LONG_FRACTION,
     Values,
     decoder,
+    unsure,
     values_of,
 )
 from opsledger.records.spec import Kind, kind_for_name
@@ -196,11 +196,9 @@ def _fast_entries(
             return [None] * len(raws)
     del whole
     got: list[Entry | None] = list(map(fast, raws))
-    if nul or fraction:
+    if nul or fraction:  # the block holds one: find its lines
         for i, raw in enumerate(raws):
-            if (nul and NUL_ESCAPE in raw) or (
-                fraction and LONG_FRACTION.search(raw) is not None
-            ):
+            if unsure(raw):
                 got[i] = None
     return got
 

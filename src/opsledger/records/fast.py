@@ -45,6 +45,13 @@ LONG_FRACTION = re.compile(rb"[0-9]:[0-9][0-9]\.[0-9]{7}")
 NUL_ESCAPE = b"\\u0000"  # JSON writes a NUL only so; the pydantic path rejects NUL in text
 
 
+def unsure(line: bytes) -> bool:
+    """Whether pydantic must read a line whatever the fast path makes of it: a NUL escape
+    (pydantic refuses NUL in text), or a timestamp with over six fractional digits (msgspec
+    rounds, pydantic truncates)."""
+    return NUL_ESCAPE in line or LONG_FRACTION.search(line) is not None
+
+
 def _annotation(f: SpecField) -> Any:
     if f.choices is not None:
         return Literal[f.choices]
