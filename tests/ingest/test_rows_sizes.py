@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from opsledger.core.sql import driver
+from opsledger.core.sql import driver, placeholder
 from opsledger.ingest import rows
 from opsledger.ingest.rows import kind_sql, values_digest
 from opsledger.records.fast import values_of
@@ -33,6 +33,7 @@ def _value_groups(sql: str) -> int:
 def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
     with engine.connect() as conn:
         prepared = kind_sql(conn, "alert")
+        mark = placeholder(conn)
     if engine.dialect.name == "postgresql":
         _columnar(prepared)
         return
@@ -45,7 +46,7 @@ def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
         again: list[Any] = []
         for sql, params in statements:
             assert isinstance(params, tuple)
-            assert _marks(sql, prepared.mark) == len(params), (n, len(params))
+            assert _marks(sql, mark) == len(params), (n, len(params))
             assert len(params) % width == 0 and params
             assert _value_groups(sql) == len(params) // width
             assert len(params) <= rows.MAX_PARAMS

@@ -24,16 +24,17 @@ from opsledger.settings import Settings
 
 class RefuseNulInQuery:
     """A query string with a NUL character (%00) is refused with 400 before any route sees
-    it: PostgreSQL text cannot hold NUL, and no parameter of the API needs one."""
+    it (problems.nul_in_query)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
-            detail = "the query string contains a NUL character (%00)"
-            await problems.problem_response(400, detail, scope["path"])(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            refusal = problems.nul_in_query(scope.get("query_string", b""), scope["path"])
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

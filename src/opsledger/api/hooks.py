@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from opsledger.access import TokenCache, TokenInfo, allows, token_hash, verify_token_hash
 from opsledger.api.deps import bearer_of
-from opsledger.api.problems import Problem, on_opsledger, problem_response
+from opsledger.api.problems import Problem, nul_in_query, on_opsledger, problem_response
 from opsledger.api.writer import Logged, Writer
 from opsledger.connectors.base import Connector, NativeRecord, PayloadError, get_connector
 from opsledger.errors import OpsledgerError
@@ -244,9 +244,9 @@ async def answer_hook(name: str, scope: Scope, receive: Receive, send: Send) -> 
         await send(message)
 
     try:
-        if b"%00" in scope.get("query_string", b""):
-            detail = "the query string contains a NUL character (%00)"
-            await problem_response(400, detail, scope["path"])(scope, receive, send)
+        refusal = nul_in_query(scope.get("query_string", b""), scope["path"])
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         headers = Headers(scope=scope)
         client = scope.get("client")

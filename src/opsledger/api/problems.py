@@ -34,6 +34,14 @@ class Problem(Exception):
         self.extra = extra
 
 
+def nul_in_query(query_string: bytes, path: str) -> JSONResponse | None:
+    """The 400 for a query string with a NUL character (%00), else None: PostgreSQL text
+    cannot hold NUL, and no parameter of the API needs one."""
+    if b"%00" not in query_string:
+        return None
+    return problem_response(400, "the query string contains a NUL character (%00)", path)
+
+
 def problem_response(status: int, detail: str, instance: str, **extra: Any) -> JSONResponse:
     body = {
         "type": "about:blank",

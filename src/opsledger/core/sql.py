@@ -28,7 +28,7 @@ def id_in(conn: Connection, ids: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     converted once, and the array goes in binary), `IN (?, ...)` on SQLite."""
     if conn.dialect.name == "postgresql":
         return "= ANY(%b)", (list(ids),)
-    return "IN (" + ", ".join("?" * len(ids)) + ")", tuple(ids)
+    return "IN (" + ", ".join([placeholder(conn)] * len(ids)) + ")", tuple(ids)
 
 
 def arrays(conn: Connection) -> bool:

@@ -80,7 +80,6 @@ class KindSQL:
     upsert: str  # one row
     upsert_many: tuple[tuple[int, str], ...]  # (rows, statement), most rows first
     lookup: str  # followed by core.sql.id_in's condition on the ids
-    mark: str
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
     epoch_us: tuple[int, ...]  # timestamps to integer microseconds (SQLite)
     columnar: str | None = None  # PostgreSQL: the upsert of any number of rows (unnest)
@@ -194,7 +193,7 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
     prepared = KindSQL(
         spec.field_names, upsert(1),
         tuple((n, upsert(n)) for n in _sizes(per_statement)),
-        lookup, mark,
+        lookup,
         tuple(converters), tuple(epoch_us), columnar,
     )
     _PREPARED[(dialect, kind)] = prepared
