@@ -167,3 +167,36 @@ def test_expected_counts_are_written_once_and_corrected_when_wrong(
     t = done.totals()
     assert (t.inserted, t.replaced, t.unchanged) == (5, 0, 0)
     assert tuple(row) == (5, 0, 0)
+
+
+@pytest.mark.parametrize("first", ["json", "csv"])
+def test_a_chunk_started_with_the_import_is_used_or_not_left(engine: Engine, first: str) -> None:
+    """apply_entries(first_format=...) starts the import's first raw chunk with its imports
+    row (one statement on PostgreSQL). The entries' lines go into it when they are of that
+    form; when none is, the chunk started for nothing is not left behind (an empty chunk would
+    break a rebuild). Either way the import ends as one without the hint."""
+    from opsledger.ingest.reader import Item, entry
+    from opsledger.ingest.replay import rebuild
+    from opsledger.records.tables import raw_chunks
+    from opsledger.records.validation import validate_json_line
+
+    recs = [r for r in records(6) if r["kind"] == "alert"]
+    entries = [
+        entry(Item(*validate_json_line(json.dumps(r), "t", f"line {n}"), "json", json.dumps(r)))
+        for n, r in enumerate(recs, 1)
+    ]
+    with engine.begin() as conn:
+        done = importer.apply_entries(
+            conn, importer.batches(entries), "hint test", first_format=first
+        )
+        chunks = conn.execute(
+            select(raw_chunks.c.format, raw_chunks.c.lines).where(
+                raw_chunks.c.import_id == done.import_id
+            )
+        ).all()
+    assert done.totals().inserted == 6
+    assert [tuple(c) for c in chunks] == [("json", 6)]
+    before = snapshot(engine)
+    with engine.begin() as conn:
+        rebuild(conn)
+    assert snapshot(engine) == before

@@ -140,3 +140,35 @@ def test_stored_digest_is_the_digest_of_the_record(engine: Engine) -> None:
     _, one = validate_json_line(json.dumps({**given[0], "id": "z"}), "t", "1")
     _, two = validate_json_line(json.dumps({**given[1], "id": "z"}), "t", "1")
     assert digest("alert", one) == digest("alert", two)
+
+
+def test_each_thread_compresses_with_its_own_codec() -> None:
+    """python-zstandard's compressor and decompressor objects must not be used by two threads
+    at once (one shared by the server's writer threads crashed the process): each thread gets
+    its own, and chunks made in several threads at once read back whole."""
+    import threading
+
+    from opsledger.ingest import rawlog
+
+    mine = (rawlog._compressor(), rawlog._decompressor())
+    assert mine == (rawlog._compressor(), rawlog._decompressor())  # kept for the thread
+    seen: list[tuple[Any, Any]] = []
+    bad: list[int] = []
+    start = threading.Barrier(4)
+
+    def work(n: int) -> None:
+        start.wait()
+        seen.append((rawlog._compressor(), rawlog._decompressor()))
+        for i in range(300):
+            lines = [json.dumps({"thread": n, "i": i, "pad": "x" * (i % 97)})] * (1 + i % 5)
+            if rawlog.decode(rawlog.encode(list(lines))) != lines:
+                bad.append(n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+    codecs = [mine, *seen]
+    assert len({id(c) for c, _ in codecs}) == 5 and len({id(d) for _, d in codecs}) == 5

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from opsledger import __version__
 from opsledger.access import TokenCache
 from opsledger.api import alerts, hooks, incidents, problems, routes
-from opsledger.api.writer import Writer
+from opsledger.api.writer import Writer, writer_threads
 from opsledger.connectors.base import connectors
 from opsledger.core.db import open_database
 from opsledger.kpis.policy import load_policy
@@ -73,7 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = open_database(settings.resolved_database_url())
     app.state.policy = load_policy(settings.policy, DEFAULT_TARGETS)
     app.state.tokens = TokenCache()
-    app.state.writer = Writer(app.state.engine, app.state.policy, app.state.tokens)
+    app.state.writer = Writer(
+        app.state.engine, app.state.policy, app.state.tokens,
+        writer_threads(app.state.engine),
+    )
     connectors()  # load the connector registry once, at start-up
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

@@ -142,22 +142,39 @@ def _select(conn: Connection, kind: str) -> tuple[list[str], str, Any]:
     return found
 
 
-def _load(conn: Connection, keys: set[tuple[str, str]]
-          ) -> tuple[dict[tuple[str, str], _Stored], dict[tuple[str, str], RecordState]]:
-    """The stored records of `keys`, and their states as the importer keeps them (so that
-    it need not look them up again): one query per kind and CHUNK ids, on the driver."""
-    by_kind: dict[str, list[str]] = {}
-    for kind, rid in keys:
-        by_kind.setdefault(kind, []).append(rid)
-    found: dict[tuple[str, str], _Stored] = {}
-    states: dict[tuple[str, str], RecordState] = {}
-    run = driver(conn)
-    for kind, ids in by_kind.items():
-        names, sql, processors = _select(conn, kind)
-        n = len(names)
-        for start in range(0, len(ids), CHUNK):
-            condition, params = id_in(conn, ids[start : start + CHUNK])
-            for raw in run.execute(sql + condition, params):
+Loaded = tuple[dict[tuple[str, str], _Stored], dict[tuple[str, str], RecordState]]
+
+
+class Loading:
+    """The lookup of the stored records of a batch, sent (one query per kind and CHUNK ids,
+    on the driver) and read when `done` is called: so that the writer can send it in one
+    round trip with its lock and its token check (core.sql.pipeline)."""
+
+    def __init__(self, conn: Connection, keys: set[tuple[str, str]]) -> None:
+        by_kind: dict[str, list[str]] = {}
+        for kind, rid in keys:
+            by_kind.setdefault(kind, []).append(rid)
+        self.keys = keys
+        self._done: Loaded | None = None
+        self._queries: list[tuple[str, list[str], Any, Any]] = []
+        run = driver(conn)
+        for kind, ids in by_kind.items():
+            names, sql, processors = _select(conn, kind)
+            for start in range(0, len(ids), CHUNK):
+                condition, params = id_in(conn, ids[start : start + CHUNK])
+                cursor = run.execute(sql + condition, params)
+                self._queries.append((kind, names, processors, cursor))
+
+    def done(self) -> Loaded:
+        """The stored records, and their states as the importer keeps them (so that it need
+        not look them up again)."""
+        if self._done is not None:
+            return self._done
+        found: dict[tuple[str, str], _Stored] = {}
+        states: dict[tuple[str, str], RecordState] = {}
+        for kind, names, processors, cursor in self._queries:
+            n = len(names)
+            for raw in cursor.fetchall():
                 row = list(raw)
                 for i, process in processors:
                     row[i] = process(row[i])
@@ -165,7 +182,13 @@ def _load(conn: Connection, keys: set[tuple[str, str]]
                 key = (kind, values["id"])
                 found[key] = _Stored(kind, row=values, stored_digest=row[n])
                 states[key] = RecordState(row[n], row[n + 1], row[n + 2], row[n + 3])
-    return found, states
+        self._done = (found, states)
+        return self._done
+
+
+def payload_keys(records: list[NativeRecord]) -> set[tuple[str, str]]:
+    """The (kind, id) of the records of a payload."""
+    return {(r["kind"], r["id"]) for r in records}
 
 
 def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
@@ -233,13 +256,20 @@ def _totals(counts: list[dict[str, KindCounts]]) -> dict[str, tuple[int, int, in
     return {k: (v[0], v[1], v[2]) for k, v in out.items() if any(v)}
 
 
-def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
+def apply_batch(conn: Connection, payloads: list[Payload], loaded: Loading | None = None) -> None:
     """Apply `payloads` in order inside the caller's transaction. A payload whose records
     do not validate gets `error` and leaves no trace; each other gets its `result`. Raises
     RuntimeError if apply_entries counted otherwise than this module (the caller then rolls
     back and applies the payloads the general way). A run of payloads that changes nothing
-    makes no import at all (apply_entries would make one and delete it again)."""
-    state, stored = _load(conn, {(r["kind"], r["id"]) for p in payloads for r in p.records})
+    makes no import at all (apply_entries would make one and delete it again). `loaded`: the
+    lookup of the stored records, sent already in this transaction (it must cover every
+    record of `payloads`); without it, it is made here."""
+    keys: set[tuple[str, str]] = set()
+    for p in payloads:
+        keys |= payload_keys(p.records)
+    if loaded is None or not keys <= loaded.keys:
+        loaded = Loading(conn, keys)
+    state, stored = loaded.done()
     for payload in payloads:
         _merge(payload, state)
     accepted = [p for p in payloads if p.error is None]
@@ -251,9 +281,10 @@ def apply_batch(conn: Connection, payloads: list[Payload]) -> None:
         import_id: int | None = None
         if any(c[0] + c[1] for c in expected.values()):
             total = KindCounts(*(sum(c[i] for c in expected.values()) for i in range(3)))
+            entries = [e for p in run for e in p.items]
             done = apply_entries(
-                conn, batches([e for p in run for e in p.items]), source, known=stored,
-                expect=total,
+                conn, batches(entries), source, known=stored, expect=total,
+                first_format=entries[0][2],
             )
             if _totals([done.counts]) != expected:
                 raise RuntimeError(f"counts differ: {done.counts} vs {[p.counts for p in run]}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import queue
 import threading
@@ -41,11 +42,11 @@ except ImportError:  # pragma: no cover - Windows: one server process a database
     fcntl = None  # type: ignore[assignment]
 
 from opsledger.access import TokenCache, active_token_hashes
-from opsledger.api.batch import Payload, apply_batch, batchable
+from opsledger.api.batch import Loading, Payload, apply_batch, batchable, payload_keys
 from opsledger.api.problems import Problem
 from opsledger.connectors.base import Connector, NativeRecord, PayloadError
 from opsledger.core.db import make_engine
-from opsledger.core.sql import driver
+from opsledger.core.sql import driver, pipeline, queue_commit
 from opsledger.errors import RecordError
 from opsledger.ingest.importer import ImportResult
 from opsledger.ingest.inbound import ingest_records, log_rejected
@@ -136,15 +137,29 @@ class WriteTurn:
             self._fd = None
 
 
+def writer_threads(engine: Engine) -> int:
+    """How many writer threads (each with its connection) a server process runs: one on
+    SQLite, whose write lock lets one transaction write at a time; PG_WRITERS on PostgreSQL,
+    so that one transaction is built in Python while another is on the server (round trips
+    and the server's work)."""
+    return PG_WRITERS if engine.dialect.name == "postgresql" else 1
+
+
+PG_WRITERS = 2
+
+
 class Writer:
-    def __init__(self, engine: Engine, policy: Policy | None, tokens: TokenCache) -> None:
+    def __init__(
+        self, engine: Engine, policy: Policy | None, tokens: TokenCache, threads: int = 1
+    ) -> None:
         self._app_engine = engine
         self._engine: Engine | None = None
         self.policy = policy
         self.tokens = tokens
         self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._size = threads
+        self._threads: list[threading.Thread] = []
         self._turn: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self.batches = 0  # transactions committed (for tests and benchmarks)
 
@@ -179,20 +194,26 @@ class Writer:
     def _submit(self, job: Job) -> None:
         with self._lock:
             self._queue.put(job)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="opsledger-webhook-writer", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:
+                self._start()
+
+    def _start(self) -> None:
+        """Start the writer threads (with self._lock held)."""
+        for _ in range(self._size):
+            thread = threading.Thread(
+                target=self._run, name="opsledger-webhook-writer", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def close(self) -> None:
-        """Finish what is queued, then stop the thread (the server's shutdown). A payload
-        that comes later starts it again."""
+        """Finish what is queued, then stop the threads (the server's shutdown). A payload
+        that comes later starts them again."""
         with self._lock:
-            thread = self._thread
-            if thread is not None:
+            threads = list(self._threads)
+            for _ in threads:
                 self._queue.put(_STOP)
-        if thread is not None:
+        for thread in threads:
             thread.join()
         if isinstance(self._turn, WriteTurn):
             self._turn.close()
@@ -203,20 +224,27 @@ class Writer:
 
     def _run(self) -> None:
         conn: Connection | None = None
+        me = threading.current_thread()
         try:
             while True:
                 try:
                     first = self._queue.get(timeout=IDLE_SECONDS)
+                    idle = False
                 except queue.Empty:
-                    first = _STOP  # idle: end the thread, unless work came in meanwhile
+                    first, idle = _STOP, True  # end the thread, unless work came in meanwhile
                 batch, stop = self._drain(first)
                 if batch:
                     conn = self._apply(conn, batch)
                 if stop:
                     with self._lock:
-                        if self._queue.empty():
-                            self._thread = None
-                            return
+                        if idle and not self._queue.empty():
+                            continue
+                        # idle, or close()'s stop (one for each thread): this thread ends; a
+                        # payload queued since, with no thread left, starts them again
+                        self._threads.remove(me)
+                        if not self._threads and not self._queue.empty():
+                            self._start()
+                        return
         finally:
             if conn is not None:
                 _discard(conn)
@@ -282,43 +310,55 @@ class Writer:
 
     def _transaction(self, conn: Connection, jobs: list[Job], fast: bool = True) -> None:
         hashes = [j.token_hash for j in jobs if j.token_hash]
-        if conn.dialect.name == "postgresql":
-            # writers of several processes (`serve --workers N`) take turns: a patch merged
-            # against a record another writer has changed but not committed would lose
-            # fields. The lock and the token check go in one round trip (pipeline mode).
-            pg = driver(conn)
-            with pg.pipeline():
-                pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-                active = active_token_hashes(conn, hashes)
-        else:
+        quick = {  # the payloads that take the batch path (api/batch.py)
+            j for j in jobs
+            if fast and j.connector is not None and batchable(j.connector, self.policy)
+        }
+        keys: set[tuple[str, str]] = set()
+        for job in quick:
+            keys |= payload_keys(job.records)
+        # no payload takes the general path (ingest.inbound, through SQLAlchemy)
+        whole = all(j.connector is None for j in jobs if j not in quick)
+        # PostgreSQL: the locks, the lookup of the records the batch path will merge with and
+        # the token check go in one round trip (pipeline mode)
+        with pipeline(conn):
+            if conn.dialect.name == "postgresql":
+                _lock(conn, keys if whole else None)
+            loading = Loading(conn, keys) if keys else None
             active = active_token_hashes(conn, hashes)
-        batch: list[Job] = []  # consecutive payloads for the batch path, applied together
-        for job in jobs:
-            if job.connector is None:
-                log_rejected(conn, job.name, job.status, job.reason, job.body, job.remote)
-                job.outcome = None
-            elif job.token_hash is not None and job.token_hash not in active:
-                self.tokens.forget(job.token_hash)
-                self._refuse(conn, job, 401, "invalid or revoked token")
-            elif fast and batchable(job.connector, self.policy):
-                batch.append(job)
-                continue
-            else:
-                self._store_batch(conn, batch)
-                batch = []
-                self._store(conn, job)
-        self._store_batch(conn, batch)
+        # When no payload takes the general path (SQLAlchemy's execution cannot run in
+        # pipeline mode), the rest of the transaction and its COMMIT go in one pipeline block:
+        # a round trip for the imports row and its chunk (their ids are in the rows), one for
+        # all the rest (core.sql.queue_commit).
+        with pipeline(conn) if whole else contextlib.nullcontext():
+            batch: list[Job] = []  # consecutive payloads for the batch path, applied together
+            for job in jobs:
+                if job.connector is None:
+                    log_rejected(conn, job.name, job.status, job.reason, job.body, job.remote)
+                    job.outcome = None
+                elif job.token_hash is not None and job.token_hash not in active:
+                    self.tokens.forget(job.token_hash)
+                    self._refuse(conn, job, 401, "invalid or revoked token")
+                elif job in quick:
+                    batch.append(job)
+                else:
+                    self._store_batch(conn, batch, loading)
+                    batch, loading = [], None  # records may change from here on
+                    self._store(conn, job)
+            self._store_batch(conn, batch, loading)
+            if whole:
+                queue_commit(conn)
 
-    def _store_batch(self, conn: Connection, jobs: list[Job]) -> None:
+    def _store_batch(self, conn: Connection, jobs: list[Job], loading: Loading | None) -> None:
         """Payloads of patch connectors, together (api/batch.py), with no SAVEPOINT of their
         own (two statements a transaction saved): if the batch path fails, _Redo rolls the
         whole transaction back and _commit does it again with every payload the general
-        way."""
+        way. `loading`: the lookup of the stored records, sent with the token check."""
         if not jobs:
             return
         payloads = [Payload(j.connector, j.records, j.body) for j in jobs if j.connector]
         try:
-            apply_batch(conn, payloads)
+            apply_batch(conn, payloads, loading)
         except Exception as exc:
             raise _Redo from exc
         for job, payload in zip(jobs, payloads, strict=True):
@@ -343,6 +383,39 @@ class Writer:
     def _refuse(conn: Connection, job: Job, status: int, reason: str) -> None:
         log_rejected(conn, job.name, status, reason, job.body, job.remote)
         job.outcome = Logged(status, reason)
+
+
+def _lock(conn: Connection, keys: set[tuple[str, str]] | None) -> None:
+    """PostgreSQL: the locks a writer's transaction holds until it ends, so that writers
+    (the threads of a process, the processes of `serve --workers N`) never merge a patch
+    against a record another one has changed but not committed (its fields would be lost).
+
+    `keys`: the (kind, id) of every record the transaction's payloads name, all of them
+    taking the batch path. The transaction takes WRITER_LOCK shared, then a lock for each
+    record (a 64-bit hash of kind and id; a collision only makes two writers take turns),
+    in ascending order, so that two writers never wait for each other in a cycle; writers
+    on different records go at once. None: some payload takes the general path (connectors
+    with a `prepare` step, incidents opened by policy, which read more than the records they
+    name), so the transaction takes WRITER_LOCK exclusive and runs alone. Both are queued in
+    the caller's pipeline block: the lookup after them sees what the writers before
+    committed."""
+    run = driver(conn)
+    if keys is None:
+        run.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+        return
+    run.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITER_LOCK,))
+    if keys:
+        run.execute(_RECORD_LOCKS, (sorted(record_lock(kind, rid) for kind, rid in keys),))
+
+
+def record_lock(kind: str, rid: str) -> int:
+    """The advisory lock key of one record (a signed 64-bit integer)."""
+    digest = hashlib.blake2b(f"{kind}\0{rid}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# one lock after the other in the array's order (unnest yields its elements in order)
+_RECORD_LOCKS = "SELECT pg_advisory_xact_lock(k) FROM unnest(%b::int8[]) AS k"
 
 
 def _discard(conn: Connection) -> None:

@@ -85,10 +85,31 @@ def result_processors(
 def pipeline(conn: Connection) -> contextlib.AbstractContextManager[Any]:
     """On PostgreSQL, psycopg's pipeline mode for the driver statements run inside it: they
     are sent without waiting for each other's answers, and the block ends with one round
-    trip for all (an error surfaces there at the latest). Only statements run on `driver`
+    trip for all (an error surfaces there at the latest); reading a statement's rows inside
+    the block costs a round trip for what is queued up to it. Only statements run on `driver`
     belong inside: SQLAlchemy's execution reads a result's description before the answer
-    has come. On SQLite, nothing."""
-    if conn.dialect.name == "postgresql":
+    has come. Inside a block already open it is nothing (psycopg's nested pipeline would
+    cost a round trip at each end). On SQLite, nothing."""
+    if conn.dialect.name == "postgresql" and not in_pipeline(conn):
         held: contextlib.AbstractContextManager[Any] = driver(conn).pipeline()
         return held
     return contextlib.nullcontext()
+
+
+def in_pipeline(conn: Connection) -> bool:
+    """Whether `conn` is inside a `pipeline` block (where SQLAlchemy's execution must not
+    run)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool(driver(conn).pgconn.pipeline_status)  # psycopg.pq.PipelineStatus.OFF is 0
+
+
+def queue_commit(conn: Connection) -> None:
+    """Inside a `pipeline` block on PostgreSQL: queue the COMMIT of the transaction, so that
+    the block's closing round trip carries it with the statements before it. SQLAlchemy's
+    commit at the end of its transaction block then finds the transaction ended and sends
+    nothing (psycopg commits only a transaction that is open); an error of the COMMIT, or of
+    any statement before it, surfaces when the pipeline block ends. Elsewhere, nothing: the
+    caller's transaction block commits."""
+    if in_pipeline(conn):
+        driver(conn).execute("COMMIT")

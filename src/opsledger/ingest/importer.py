@@ -18,9 +18,18 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
-from opsledger.core.sql import driver, native_times, pipeline, placeholder, returning_id
+from opsledger.core.sql import (
+    arrays,
+    driver,
+    id_in,
+    in_pipeline,
+    native_times,
+    pipeline,
+    placeholder,
+    returning_id,
+)
 from opsledger.core.types import to_epoch_us
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
@@ -92,8 +101,10 @@ class _Applier:
         inbound_id: int | None = None,
         bulk: bool = False,
         known: dict[tuple[str, str], RecordState] | None = None,
+        premade: tuple[str, int] | None = None,
     ) -> None:
         self.conn = conn
+        self.premade = premade  # (form, seq): a chunk started with the import, not yet used
         self.known = known  # the caller's states of every id applied (see apply_items)
         self.import_id = import_id
         self.lenient = lenient
@@ -149,6 +160,8 @@ class _Applier:
         kept = pending.get((kind, rid))
         if kept is not None:
             return RecordState(kept["digest"], kept["import_id"], kept["raw"], kept["line"]), None
+        if in_pipeline(self.conn):  # a caller's pipeline block (api/batch.py never gets here)
+            raise RuntimeError("a record twice in one import inside a pipeline block")
         row = self.conn.execute(
             select(record_versions.c.id, record_versions.c.digest, record_versions.c.import_id,
                    record_versions.c.raw, record_versions.c.line)
@@ -251,12 +264,18 @@ class _Applier:
             run = driver(conn)
             for sql, params in statements:
                 run.execute(sql, params)
-        if replaced:
-            conn.execute(insert(record_versions), list(replaced.values()))
-        if dropped:
-            conn.execute(delete(record_versions).where(record_versions.c.id.in_(dropped)))
+            if replaced:
+                keep_versions(conn, list(replaced.values()))
+            if dropped:
+                condition, params = id_in(conn, dropped)
+                run.execute(f'DELETE FROM "{record_versions.name}" WHERE "id" ' + condition,
+                            params)
 
     def _new_chunk(self, fmt: str) -> int:
+        if self.premade is not None and self.premade[0] == fmt:
+            seq = self.premade[1]
+            self.premade = None
+            return seq
         return new_chunk(self.conn, self.import_id, fmt, self.lenient, self.inbound_id)
 
 
@@ -298,18 +317,20 @@ def apply_entries(
     bulk: bool = False,
     known: dict[tuple[str, str], RecordState] | None = None,
     expect: KindCounts | None = None,
+    first_format: str | None = None,
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
     records (see _Applier); `known`: see apply_items; `expect`: the totals the caller expects
     (the webhook batch works them out first), written with the imports row so that it need
-    not be updated at the end (it is, if they differ)."""
+    not be updated at the end (it is, if they differ); `first_format`: the form of the first
+    entry, when the caller knows it, so that its raw chunk is started with the imports row
+    (one statement on PostgreSQL)."""
     now = datetime.now(UTC)
     counts = (0, 0, 0) if expect is None else (expect.inserted, expect.replaced, expect.unchanged)
-    import_id = returning_id(
-        conn, _NEW_IMPORT.format(mark=placeholder(conn)),
-        (source, now if native_times(conn) else to_epoch_us(now), *counts),
+    import_id, premade = _start_import(
+        conn, source, now, counts, first_format, lenient, inbound_id
     )
-    applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known)
+    applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known, premade)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()
@@ -319,6 +340,10 @@ def apply_entries(
     finally:
         if collecting:
             gc.enable()
+    if applier.premade is not None:  # started for a form no entry had: not left empty
+        driver(conn).execute(
+            _DROP_CHUNK.format(mark=placeholder(conn)), (applier.premade[1],)
+        )
     result = ImportResult(source, import_id, applier.counts)
     t = result.totals()
     if t.inserted + t.replaced == 0:
@@ -343,9 +368,67 @@ _NEW_IMPORT = (
     f'INSERT INTO "{imports.name}" ("source", "imported_at", "inserted", "replaced", '
     '"unchanged") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) RETURNING "id"'
 )
+_DROP_CHUNK = f'DELETE FROM "{raw_chunks.name}" WHERE "seq" = {{mark}}'
 _COUNT_IMPORT = (
     f'UPDATE "{imports.name}" SET "inserted" = {{mark}}, "replaced" = {{mark}}, '
     '"unchanged" = {mark} WHERE "id" = {mark}'
+)
+
+
+def _start_import(
+    conn: Connection,
+    source: str,
+    now: datetime,
+    counts: tuple[int, int, int],
+    fmt: str | None,
+    lenient: bool,
+    inbound_id: int | None,
+) -> tuple[int, tuple[str, int] | None]:
+    """The imports row, and with `fmt` the import's first raw chunk, of that form: its id, and
+    (form, chunk seq). On PostgreSQL both rows come from one statement (a round trip less for
+    each webhook transaction); elsewhere, from two."""
+    when = now if native_times(conn) else to_epoch_us(now)
+    if fmt is None or not arrays(conn):
+        import_id = returning_id(conn, _NEW_IMPORT.format(mark=placeholder(conn)),
+                                 (source, when, *counts))
+        if fmt is None:
+            return import_id, None
+        return import_id, (fmt, new_chunk(conn, import_id, fmt, lenient, inbound_id))
+    row = driver(conn).execute(
+        _IMPORT_AND_CHUNK, (source, when, *counts, fmt, lenient, b"", inbound_id)
+    ).fetchall()[0]
+    return int(row[0]), (fmt, int(row[1]))
+
+
+# PostgreSQL (%s placeholders): the imports row and the first chunk, one statement
+_IMPORT_AND_CHUNK = (
+    "WITH i AS (" + _NEW_IMPORT.format(mark="%s") + ") "
+    f'INSERT INTO "{raw_chunks.name}" ("import_id", "format", "lenient", "lines", "body", '
+    '"inbound_id") SELECT i."id", %s, %s, 0, %s, %s FROM i RETURNING "import_id", "seq"'
+)
+
+
+def keep_versions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """record_versions rows (the versions an import replaced), on the driver: one statement of
+    an array a column on PostgreSQL, an executemany on SQLite."""
+    run = driver(conn)
+    if arrays(conn):
+        run.execute(_KEEP_VERSIONS_ARRAYS, [[r[c] for r in rows] for c in _VERSION_COLUMNS])
+    else:
+        sql = _KEEP_VERSIONS.format(marks=", ".join([placeholder(conn)] * len(_VERSION_COLUMNS)))
+        run.executemany(sql, [tuple(r[c] for c in _VERSION_COLUMNS) for r in rows])
+
+
+_VERSION_COLUMNS = ("kind", "record_id", "import_id", "digest", "raw", "line", "replaced_by")
+_KEEP_VERSIONS = (
+    f'INSERT INTO "{record_versions.name}" ('
+    + ", ".join(f'"{c}"' for c in _VERSION_COLUMNS) + ") VALUES ({marks})"
+)
+_KEEP_VERSIONS_ARRAYS = (
+    f'INSERT INTO "{record_versions.name}" ('
+    + ", ".join(f'"{c}"' for c in _VERSION_COLUMNS) + ") SELECT * FROM unnest("
+    + "%b::varchar[], %b::text[], %b::int4[], %b::varchar[], %b::int8[], %b::int4[], "
+    "%b::int4[])"
 )
 
 

@@ -13,6 +13,8 @@ import orjson
 from sqlalchemy import Connection, insert, select
 
 from opsledger.connectors.base import Connector, NativeRecord
+from opsledger.core.sql import driver, native_times, placeholder
+from opsledger.core.types import to_epoch_us
 from opsledger.errors import RecordError, UsageError
 from opsledger.ingest.importer import ImportResult, apply_entries, batches
 from opsledger.ingest.reader import Entry
@@ -174,14 +176,23 @@ def storable_text(value: str) -> str:
 def log_rejected(
     conn: Connection, connector: str, status: int, reason: str, body: bytes, remote: str | None
 ) -> None:
-    """Keep what was refused, so that nothing sent is ever silently lost."""
-    conn.execute(
-        insert(rejected_payloads).values(
-            connector=storable_text(connector[:60]),
-            received_at=datetime.now(UTC),
-            status=status,
-            reason=storable_text(reason),
-            remote=remote,
-            body=storable_text(body[:MAX_STORED_BODY].decode("utf-8", "replace")),
-        )
+    """Keep what was refused, so that nothing sent is ever silently lost. On the driver
+    (core.sql.driver), so that the webhook writer can send it inside a pipeline block."""
+    now = datetime.now(UTC)
+    driver(conn).execute(
+        _REJECTED.format(mark=placeholder(conn)),
+        (
+            storable_text(connector[:60]),
+            now if native_times(conn) else to_epoch_us(now),
+            status,
+            storable_text(reason),
+            remote,
+            storable_text(body[:MAX_STORED_BODY].decode("utf-8", "replace")),
+        ),
     )
+
+
+_REJECTED = (
+    f'INSERT INTO "{rejected_payloads.name}" ("connector", "received_at", "status", "reason", '
+    '"remote", "body") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})'
+)

@@ -9,6 +9,7 @@ replaced. Replaying every chunk in order re-derives all of it (`opsledger rebuil
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -30,9 +31,24 @@ from opsledger.records.tables import (
 )
 
 # Chunks are Zstandard frames, level 1: a third of zlib's time (level 1) for smaller output
-# (91 MB of benchmark JSON Lines in 9.6 MB).
-_COMPRESS = zstandard.ZstdCompressor(level=1)
-_DECOMPRESS = zstandard.ZstdDecompressor()
+# (91 MB of benchmark JSON Lines in 9.6 MB). A compressor or decompressor object must not be
+# used by two threads at once (python-zstandard's rule; the server's writer threads did, and
+# crashed the process in its C code): each thread has its own.
+_CODECS = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = getattr(_CODECS, "compress", None)
+    if found is None:
+        found = _CODECS.compress = zstandard.ZstdCompressor(level=1)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_CODECS, "decompress", None)
+    if found is None:
+        found = _CODECS.decompress = zstandard.ZstdDecompressor()
+    return found
 
 
 def encode(lines: list[str | bytes]) -> bytes:
@@ -41,11 +57,11 @@ def encode(lines: list[str | bytes]) -> bytes:
     for line in data:
         if b"\n" in line:  # cannot happen for input read line by line; guard the format
             raise ValueError("a raw input line cannot hold a line break")
-    return _COMPRESS.compress(b"\n".join(data))
+    return _compressor().compress(b"\n".join(data))
 
 
 def decode(body: bytes) -> list[str]:
-    return _DECOMPRESS.decompress(body).decode("utf-8").split("\n")
+    return _decompressor().decompress(body).decode("utf-8").split("\n")
 
 
 def new_chunk(
