@@ -551,10 +551,7 @@ def test_writers_of_several_processes_take_turns_on_postgresql(
         task = loop.create_task(one_alert(writer, f"pgturn{uuid.uuid4().hex[:8]}"))
         loop.run_until_complete(asyncio.sleep(0.5))
         assert not task.done() and writer.batches == 0  # waits for its turn
-        waiting = other.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        ).scalar_one()
-        assert waiting == 1
+        assert _waiting_advisory_locks(other) == 1
         other.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (writer_module.WRITER_LOCK,))
         other.commit()
         result = loop.run_until_complete(task)  # its turn came: stored

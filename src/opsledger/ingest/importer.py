@@ -29,6 +29,7 @@ from opsledger.core.sql import (
     pipeline,
     placeholder,
     returning_id,
+    unnest_rows,
 )
 from opsledger.core.types import to_epoch_us
 from opsledger.ingest.rawlog import fill_chunk, new_chunk
@@ -413,22 +414,18 @@ def keep_versions(conn: Connection, rows: list[dict[str, Any]]) -> None:
     an array a column on PostgreSQL, an executemany on SQLite."""
     run = driver(conn)
     if arrays(conn):
-        run.execute(_KEEP_VERSIONS_ARRAYS, [[r[c] for r in rows] for c in _VERSION_COLUMNS])
+        sql = _KEEP_VERSIONS + unnest_rows(conn, record_versions, _VERSION_COLUMNS)
+        run.execute(sql, [[r[c] for r in rows] for c in _VERSION_COLUMNS])
     else:
-        sql = _KEEP_VERSIONS.format(marks=", ".join([placeholder(conn)] * len(_VERSION_COLUMNS)))
+        marks = ", ".join([placeholder(conn)] * len(_VERSION_COLUMNS))
+        sql = _KEEP_VERSIONS + f"VALUES ({marks})"
         run.executemany(sql, [tuple(r[c] for c in _VERSION_COLUMNS) for r in rows])
 
 
 _VERSION_COLUMNS = ("kind", "record_id", "import_id", "digest", "raw", "line", "replaced_by")
-_KEEP_VERSIONS = (
+_KEEP_VERSIONS = (  # then VALUES (...), or core.sql.unnest_rows
     f'INSERT INTO "{record_versions.name}" ('
-    + ", ".join(f'"{c}"' for c in _VERSION_COLUMNS) + ") VALUES ({marks})"
-)
-_KEEP_VERSIONS_ARRAYS = (
-    f'INSERT INTO "{record_versions.name}" ('
-    + ", ".join(f'"{c}"' for c in _VERSION_COLUMNS) + ") SELECT * FROM unnest("
-    + "%b::varchar[], %b::text[], %b::int4[], %b::varchar[], %b::int8[], %b::int4[], "
-    "%b::int4[])"
+    + ", ".join(f'"{c}"' for c in _VERSION_COLUMNS) + ") "
 )
 
 

@@ -20,7 +20,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
-from opsledger.core.sql import arrays, driver, id_in, native_times, placeholder
+from opsledger.core.sql import arrays, driver, id_in, native_times, placeholder, unnest_rows
 from opsledger.core.types import EPOCH, MICROSECOND
 from opsledger.records.fast import Values, values_of
 from opsledger.records.spec import KIND_BY_NAME, FieldType
@@ -183,11 +183,8 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
         # (about 3 ms for 40 alert rows here), where this short one is converted once. The
         # arrays go in binary (%b): psycopg's text form of an array escapes each element
         # with a regular expression, 4-5 times slower
-        columns_sql = ", ".join(
-            f"%b::{table.c[c].type.compile(dialect=conn.dialect)}[]" for c in columns
-        )
         columnar = (
-            f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({columns_sql}) '
+            f'INSERT INTO "{table.name}" ({names}) {unnest_rows(conn, table, columns)} '
             f'ON CONFLICT ("id") DO UPDATE SET {sets}'
         )
     prepared = KindSQL(
