@@ -68,6 +68,7 @@ def alert_rows(url: str) -> int:
 
 
 def serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [OPSLEDGER, "--db", url, "serve", "--port", str(port), "--workers", str(workers)],

@@ -169,33 +169,55 @@ def test_expected_counts_are_written_once_and_corrected_when_wrong(
     assert tuple(row) == (5, 0, 0)
 
 
+@pytest.mark.parametrize("reserved", [False, True], ids=["started", "reserved"])
 @pytest.mark.parametrize("first", ["json", "csv"])
-def test_a_chunk_started_with_the_import_is_used_or_not_left(engine: Engine, first: str) -> None:
+def test_a_chunk_started_with_the_import_is_used_or_not_left(
+    engine: Engine, first: str, reserved: bool
+) -> None:
     """apply_entries(first_format=...) starts the import's first raw chunk with its imports
-    row (one statement on PostgreSQL). The entries' lines go into it when they are of that
-    form; when none is, the chunk started for nothing is not left behind (an empty chunk would
-    break a rebuild). Either way the import ends as one without the hint."""
+    row (one statement on PostgreSQL); with `reserved` (PostgreSQL), their ids were taken
+    ahead (importer.Reservation) and the chunk is written whole once its lines are known.
+    The entries' lines go into it when they are of that form; when none is, the chunk
+    started for nothing is not left behind (an empty chunk would break a rebuild). Either
+    way the import ends as one without the hint."""
     from opsledger.ingest.reader import Item, entry
     from opsledger.ingest.replay import rebuild
     from opsledger.records.tables import raw_chunks
     from opsledger.records.validation import validate_json_line
 
+    if reserved and engine.dialect.name != "postgresql":
+        pytest.skip("ids are reserved on PostgreSQL")
     recs = [r for r in records(6) if r["kind"] == "alert"]
     entries = [
         entry(Item(*validate_json_line(json.dumps(r), "t", f"line {n}"), "json", json.dumps(r)))
         for n, r in enumerate(recs, 1)
     ]
     with engine.begin() as conn:
+        taken = None
+        if reserved:
+            reservation = importer.Reservation.ahead(conn, 2)
+            taken = reservation.take()
+            assert taken is not None
+            second = reservation.take()
+            assert second is not None and reservation.take() is None
+            assert second.import_id > taken.import_id and second.seq > taken.seq
         done = importer.apply_entries(
-            conn, importer.batches(entries), "hint test", first_format=first
+            conn, importer.batches(entries), "hint test", first_format=first, reserved=taken
         )
         chunks = conn.execute(
-            select(raw_chunks.c.format, raw_chunks.c.lines).where(
+            select(raw_chunks.c.seq, raw_chunks.c.format, raw_chunks.c.lines).where(
                 raw_chunks.c.import_id == done.import_id
             )
         ).all()
+        source = conn.execute(select(imports.c.source).where(imports.c.id == done.import_id))
+        assert source.scalar_one() == "hint test"
     assert done.totals().inserted == 6
-    assert [tuple(c) for c in chunks] == [("json", 6)]
+    assert [tuple(c)[1:] for c in chunks] == [("json", 6)]
+    if taken is not None:
+        assert done.import_id == taken.import_id
+        # the reserved chunk holds the lines when they are of its form; else it was never
+        # written, and the lines went to a chunk of their own
+        assert (chunks[0].seq == taken.seq) == (first == "json")
     before = snapshot(engine)
     with engine.begin() as conn:
         rebuild(conn)

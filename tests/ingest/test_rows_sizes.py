@@ -1,10 +1,12 @@
 """The upserts of a batch of rows (ingest.rows.KindSQL.statements): every row once, in
 order. On SQLite in multi-row statements of the largest sizes that fit (the most a
 statement takes, then 50, then powers of two), a last single row by the one-row statement;
-on PostgreSQL in one statement of an array a column (unnest), whatever the number of rows."""
+on PostgreSQL in one statement of one JSON parameter (json_populate_recordset), whatever the
+number of rows."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,34 +69,49 @@ def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
 
 
 def _columnar(prepared: rows.KindSQL) -> None:
-    """PostgreSQL: one statement of one array a column, the columns of the rows in order."""
+    """PostgreSQL: one statement of one JSON parameter, an object a row, its keys the
+    columns; object fields (JSON text) go in as JSON, not as strings of it."""
     width = len(KIND_BY_NAME["alert"].fields) + 4
     assert prepared.columnar is not None
-    assert _marks(prepared.columnar, "%b") == width  # short: psycopg caches it; binary arrays
+    assert _marks(prepared.columnar, "%s") == 1 and "%b" not in prepared.columnar
+    assert len(prepared.columns) == width and prepared.columns[0] == "id"
+    objects = set(prepared.objects)
+    assert {prepared.columns[i] for i in objects} == {"labels", "annotations"}
     for n in (1, 2, 40, 599, 5000):
-        flat = [(r, c) for r in range(n) for c in range(width)]
-        statements = prepared.statements(flat)
+        flat = [
+            f'{{"r": {r}, "c": {c}}}' if c in objects else f"{r}.{c}"
+            for r in range(n) for c in range(width)
+        ]
+        statements = prepared.statements(list(flat))
         assert len(statements) == 1
-        sql, columns = statements[0]
+        sql, params = statements[0]
         assert sql == prepared.columnar
-        assert len(columns) == width
-        assert all(len(col) == n for col in columns)
-        rebuilt = [columns[c][r] for r in range(n) for c in range(width)]
-        assert rebuilt == flat, n
+        assert len(params) == 1
+        decoded = json.loads(params[0])
+        assert len(decoded) == n
+        for r, row in enumerate(decoded):
+            assert list(row) == list(prepared.columns)
+            assert list(row.values()) == [
+                {"r": r, "c": c} if c in objects else f"{r}.{c}" for c in range(width)
+            ], r
     assert prepared.statements([]) == []
 
 
 def test_the_statements_store_every_row(engine: Engine) -> None:
     """Run on the driver as the importer runs them: each row stored, with its values."""
-    base = datetime(2026, 10, 4, 13, 22, 5, tzinfo=UTC)
+    base = datetime(2026, 10, 4, 13, 22, 5, 123456, tzinfo=UTC)
+    # text that JSON escapes, and object text kept as it is written
+    weird = 'q"\\ t\t n\n \u00e9 \u2603 </x>'
+    odd = json.dumps(weird)[1:-1]  # as it is written in a JSON line
     for n in (1, 3, 40, 599):
         tag = f"sz{n}-"
         pairs = []
         for i in range(n):
             line = (
-                f'{{"kind":"alert","id":"{tag}{i}","name":"Rule{i}",'
+                f'{{"kind":"alert","id":"{tag}{i}","name":"Rule{i} {odd}",'
                 f'"fired_at":"{(base + timedelta(seconds=i)).isoformat()}",'
-                f'"actionable":{"true" if i % 2 else "false"},"labels":{{"i":{i}}}}}'
+                f'"actionable":{"true" if i % 2 else "false"},'
+                f'"labels":{{"i":{i},"s":"{odd}","n":[1,{{"z":null}}]}}}}'
             )
             kind, record = validate_json_line(line, "test", f"line {i}")
             values = values_of(kind, record)
@@ -111,6 +128,9 @@ def test_the_statements_store_every_row(engine: Engine) -> None:
         assert len(stored) == n
         for i in range(n):
             r = stored[f"{tag}{i}"]
+            labels = {"i": i, "s": weird, "n": [1, {"z": None}]}
             assert (r.name, r.fired_at, r.actionable, r.labels, r._line) == (
-                f"Rule{i}", base + timedelta(seconds=i), bool(i % 2), {"i": i}, i
+                f"Rule{i} {weird}", base + timedelta(seconds=i),
+                bool(i % 2), labels, i,
             )
+            assert r.acknowledged_at is None and r.annotations is None

@@ -26,6 +26,7 @@ one SAVEPOINT each (api/writer.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ from opsledger.ingest.importer import (
     ImportResult,
     KindCounts,
     RecordState,
+    Reservation,
     apply_entries,
     batches,
 )
@@ -148,9 +150,17 @@ Loaded = tuple[dict[tuple[str, str], _Stored], dict[tuple[str, str], RecordState
 class Loading:
     """The lookup of the stored records of a batch, sent (one query per kind and CHUNK ids,
     on the driver) and read when `done` is called: so that the writer can send it in one
-    round trip with its lock and its token check (core.sql.pipeline)."""
+    round trip with its lock and its token check (core.sql.pipeline). `reservation`
+    (PostgreSQL): the ids of the imports the batch makes and of their first raw chunks,
+    taken ahead (importer.Reservation; `imports_needed` says how many it may make), so that
+    applying the batch reads nothing back before its commit."""
 
-    def __init__(self, conn: Connection, keys: set[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        keys: set[tuple[str, str]],
+        reservation: Reservation | None = None,
+    ) -> None:
         by_kind: dict[str, list[str]] = {}
         for kind, rid in keys:
             by_kind.setdefault(kind, []).append(rid)
@@ -164,6 +174,7 @@ class Loading:
                 condition, params = id_in(conn, ids[start : start + CHUNK])
                 cursor = run.execute(sql + condition, params)
                 self._queries.append((kind, names, processors, cursor))
+        self.reservation = reservation
 
     def done(self) -> Loaded:
         """The stored records, and their states as the importer keeps them (so that it need
@@ -231,18 +242,36 @@ def _merge(payload: Payload, state: dict[tuple[str, str], _Stored]) -> None:
     payload.items = items
 
 
-def _runs(payloads: list[Payload]) -> list[list[Payload]]:
-    """Consecutive payloads of one connector that update different records, together."""
-    runs: list[list[Payload]] = []
+def _breaks(parts: Iterable[tuple[Connector, set[tuple[str, str]]]]) -> Iterator[bool]:
+    """For each payload (its connector and the keys of its records), whether it begins a new
+    run: consecutive payloads of one connector that update different records go together."""
     seen: set[tuple[str, str]] = set()
-    for payload in payloads:
-        keys = {(kind, values[0]) for kind, values, _, _ in payload.items}
-        if not runs or keys & seen or payload.connector is not runs[-1][0].connector:
-            runs.append([])
+    last: Connector | None = None
+    for connector, keys in parts:
+        new = last is None or connector is not last or not keys.isdisjoint(seen)
+        if new:
             seen = set()
-        runs[-1].append(payload)
         seen |= keys
+        last = connector
+        yield new
+
+
+def _runs(payloads: list[Payload]) -> list[list[Payload]]:
+    """The runs of `payloads` (each made one import)."""
+    runs: list[list[Payload]] = []
+    parts = ((p.connector, {(kind, values[0]) for kind, values, _, _ in p.items}) for p in payloads)
+    for payload, new in zip(payloads, _breaks(parts), strict=True):
+        if new:
+            runs.append([])
+        runs[-1].append(payload)
     return runs
+
+
+def imports_needed(parts: list[tuple[Connector, list[NativeRecord]]]) -> int:
+    """The most imports `apply_batch` makes of payloads (connector, records) in this order:
+    its runs are of the payloads it accepts, whose merged records have the same keys, so
+    they are as many or fewer."""
+    return sum(_breaks((c, payload_keys(records)) for c, records in parts))
 
 
 def _totals(counts: list[dict[str, KindCounts]]) -> dict[str, tuple[int, int, int]]:
@@ -269,6 +298,7 @@ def apply_batch(conn: Connection, payloads: list[Payload], loaded: Loading | Non
         keys |= payload_keys(p.records)
     if loaded is None or not keys <= loaded.keys:
         loaded = Loading(conn, keys)
+    reservation = loaded.reservation
     state, stored = loaded.done()
     for payload in payloads:
         _merge(payload, state)
@@ -285,6 +315,7 @@ def apply_batch(conn: Connection, payloads: list[Payload], loaded: Loading | Non
             done = apply_entries(
                 conn, batches(entries), source, known=stored, expect=total,
                 first_format=entries[0][2],
+                reserved=reservation.take() if reservation is not None else None,
             )
             if _totals([done.counts]) != expected:
                 raise RuntimeError(f"counts differ: {done.counts} vs {[p.counts for p in run]}")

@@ -42,13 +42,20 @@ except ImportError:  # pragma: no cover - Windows: one server process a database
     fcntl = None  # type: ignore[assignment]
 
 from opsledger.access import TokenCache, active_token_hashes
-from opsledger.api.batch import Loading, Payload, apply_batch, batchable, payload_keys
+from opsledger.api.batch import (
+    Loading,
+    Payload,
+    apply_batch,
+    batchable,
+    imports_needed,
+    payload_keys,
+)
 from opsledger.api.problems import Problem
 from opsledger.connectors.base import Connector, NativeRecord, PayloadError
 from opsledger.core.db import make_engine
 from opsledger.core.sql import driver, pipeline, queue_commit
 from opsledger.errors import RecordError
-from opsledger.ingest.importer import ImportResult
+from opsledger.ingest.importer import RESERVE_IDS, ImportResult, Reservation
 from opsledger.ingest.inbound import ingest_records, log_rejected
 from opsledger.kpis.policy import Policy
 
@@ -321,15 +328,19 @@ class Writer:
         whole = all(j.connector is None for j in jobs if j not in quick)
         # PostgreSQL: the locks, the lookup of the records the batch path will merge with and
         # the token check go in one round trip (pipeline mode)
+        postgres = conn.dialect.name == "postgresql"
         with pipeline(conn):
-            if conn.dialect.name == "postgresql":
-                _lock(conn, keys if whole else None)
-            loading = Loading(conn, keys) if keys else None
+            reservation = None
+            if postgres:
+                # the ids of the imports the batch path makes, taken after the locks
+                parts = [(j.connector, j.records) for j in jobs if j in quick and j.connector]
+                reservation = _lock(conn, keys if whole else None, imports_needed(parts))
+            loading = Loading(conn, keys, reservation) if keys else None
             active = active_token_hashes(conn, hashes)
         # When no payload takes the general path (SQLAlchemy's execution cannot run in
-        # pipeline mode), the rest of the transaction and its COMMIT go in one pipeline block:
-        # a round trip for the imports row and its chunk (their ids are in the rows), one for
-        # all the rest (core.sql.queue_commit).
+        # pipeline mode), the rest of the transaction and its COMMIT go in one pipeline block,
+        # one round trip (core.sql.queue_commit): the ids of its imports and raw chunks, which
+        # the rows carry, were reserved in the first.
         with pipeline(conn) if whole else contextlib.nullcontext():
             batch: list[Job] = []  # consecutive payloads for the batch path, applied together
             for job in jobs:
@@ -385,10 +396,14 @@ class Writer:
         job.outcome = Logged(status, reason)
 
 
-def _lock(conn: Connection, keys: set[tuple[str, str]] | None) -> None:
+def _lock(
+    conn: Connection, keys: set[tuple[str, str]] | None, imports: int = 0
+) -> Reservation | None:
     """PostgreSQL: the locks a writer's transaction holds until it ends, so that writers
     (the threads of a process, the processes of `serve --workers N`) never merge a patch
-    against a record another one has changed but not committed (its fields would be lost).
+    against a record another one has changed but not committed (its fields would be lost);
+    and, after them, the ids of `imports` imports (importer.Reservation), in the statement
+    of the record locks.
 
     `keys`: the (kind, id) of every record the transaction's payloads name, all of them
     taking the batch path. The transaction takes WRITER_LOCK shared, then a lock for each
@@ -396,16 +411,20 @@ def _lock(conn: Connection, keys: set[tuple[str, str]] | None) -> None:
     in ascending order, so that two writers never wait for each other in a cycle; writers
     on different records go at once. None: some payload takes the general path (connectors
     with a `prepare` step, incidents opened by policy, which read more than the records they
-    name), so the transaction takes WRITER_LOCK exclusive and runs alone. Both are queued in
+    name), so the transaction takes WRITER_LOCK exclusive and runs alone. All are queued in
     the caller's pipeline block: the lookup after them sees what the writers before
     committed."""
     run = driver(conn)
     if keys is None:
         run.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-        return
+        return Reservation.ahead(conn, imports) if imports else None
     run.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITER_LOCK,))
-    if keys:
-        run.execute(_RECORD_LOCKS, (sorted(record_lock(kind, rid) for kind, rid in keys),))
+    locks = sorted(record_lock(kind, rid) for kind, rid in keys)
+    if imports:
+        return Reservation(run.execute(_LOCKS_THEN_IDS, (locks, imports)))
+    if locks:
+        run.execute(_RECORD_LOCKS, (locks,))
+    return None
 
 
 def record_lock(kind: str, rid: str) -> int:
@@ -416,6 +435,12 @@ def record_lock(kind: str, rid: str) -> int:
 
 # one lock after the other in the array's order (unnest yields its elements in order)
 _RECORD_LOCKS = "SELECT pg_advisory_xact_lock(k) FROM unnest(%b::int8[]) AS k"
+# the same, then the reserved ids: a row of the join needs the aggregate, which takes every
+# lock first (an aggregate subquery is not flattened into the query around it)
+_LOCKS_THEN_IDS = (
+    f"SELECT {RESERVE_IDS} FROM (SELECT count(pg_advisory_xact_lock(k)) "
+    "FROM unnest(%b::int8[]) AS k) AS locked, generate_series(1, %s)"
+)
 
 
 def _discard(conn: Connection) -> None:

@@ -32,15 +32,16 @@ from opsledger.core.sql import (
     unnest_rows,
 )
 from opsledger.core.types import to_epoch_us
-from opsledger.ingest.rawlog import fill_chunk, new_chunk
+from opsledger.ingest.rawlog import fill_chunk, new_chunk, write_chunk
 from opsledger.ingest.reader import BLOCK, Entry, Item, Source, entry, read_entries
 from opsledger.ingest.rows import digest, kind_sql, same_content, values_digest
 from opsledger.records.fast import Values
 from opsledger.records.tables import RECORD_TABLES, imports, raw_chunks, record_versions
 
 __all__ = [
-    "BATCH", "ImportResult", "KindCounts", "RecordState", "apply_entries", "apply_items",
-    "batches", "digest", "import_source",
+    "BATCH", "RESERVE_IDS", "ImportResult", "KindCounts", "RecordState", "Reservation",
+    "Reserved",
+    "apply_entries", "apply_items", "batches", "digest", "import_source",
 ]
 
 BATCH = BLOCK
@@ -103,9 +104,13 @@ class _Applier:
         bulk: bool = False,
         known: dict[tuple[str, str], RecordState] | None = None,
         premade: tuple[str, int] | None = None,
+        unwritten: bool = False,
     ) -> None:
         self.conn = conn
         self.premade = premade  # (form, seq): a chunk started with the import, not yet used
+        # the premade chunk's row is not written yet (its seq was reserved): it is written
+        # whole when its lines are known, or not at all
+        self.unwritten = premade[1] if premade is not None and unwritten else None
         self.known = known  # the caller's states of every id applied (see apply_items)
         self.import_id = import_id
         self.lenient = lenient
@@ -260,8 +265,13 @@ class _Applier:
     ) -> None:
         conn = self.conn
         with pipeline(conn):  # PostgreSQL: one round trip for the chunks and the upserts
-            for seq, lines in chunks.values():
-                fill_chunk(conn, seq, lines)
+            for fmt, (seq, lines) in chunks.items():
+                if seq == self.unwritten:
+                    write_chunk(conn, seq, self.import_id, fmt, self.lenient, self.inbound_id,
+                                lines)
+                    self.unwritten = None
+                else:
+                    fill_chunk(conn, seq, lines)
             run = driver(conn)
             for sql, params in statements:
                 run.execute(sql, params)
@@ -319,19 +329,33 @@ def apply_entries(
     known: dict[tuple[str, str], RecordState] | None = None,
     expect: KindCounts | None = None,
     first_format: str | None = None,
+    reserved: Reserved | None = None,
 ) -> ImportResult:
     """Apply batches of entries as one import, inside the caller's transaction. `bulk`: many
     records (see _Applier); `known`: see apply_items; `expect`: the totals the caller expects
     (the webhook batch works them out first), written with the imports row so that it need
     not be updated at the end (it is, if they differ); `first_format`: the form of the first
     entry, when the caller knows it, so that its raw chunk is started with the imports row
-    (one statement on PostgreSQL)."""
+    (one statement on PostgreSQL); `reserved` (with `first_format`): the import's id and its
+    first chunk's seq, taken ahead (Reservation): nothing is read back, so every statement
+    of the import may go in the caller's pipeline block, and the chunk's row is written
+    whole once its lines are known."""
     now = datetime.now(UTC)
     counts = (0, 0, 0) if expect is None else (expect.inserted, expect.replaced, expect.unchanged)
-    import_id, premade = _start_import(
-        conn, source, now, counts, first_format, lenient, inbound_id
+    premade: tuple[str, int] | None
+    if reserved is not None and first_format is not None:
+        import_id, premade = reserved.import_id, (first_format, reserved.seq)
+        when = now if native_times(conn) else to_epoch_us(now)
+        driver(conn).execute(
+            _RESERVED_IMPORT.format(mark=placeholder(conn)), (import_id, source, when, *counts)
+        )
+    else:
+        import_id, premade = _start_import(
+            conn, source, now, counts, first_format, lenient, inbound_id
+        )
+    applier = _Applier(
+        conn, import_id, lenient, inbound_id, bulk, known, premade, reserved is not None
     )
-    applier = _Applier(conn, import_id, lenient, inbound_id, bulk, known, premade)
     # the cyclic garbage collector only costs time here: the batch creates no cycles
     collecting = gc.isenabled()
     gc.disable()
@@ -341,7 +365,8 @@ def apply_entries(
     finally:
         if collecting:
             gc.enable()
-    if applier.premade is not None:  # started for a form no entry had: not left empty
+    if applier.premade is not None and applier.unwritten is None:
+        # started for a form no entry had: not left empty
         driver(conn).execute(
             _DROP_CHUNK.format(mark=placeholder(conn)), (applier.premade[1],)
         )
@@ -368,6 +393,10 @@ def apply_entries(
 _NEW_IMPORT = (
     f'INSERT INTO "{imports.name}" ("source", "imported_at", "inserted", "replaced", '
     '"unchanged") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) RETURNING "id"'
+)
+_RESERVED_IMPORT = (
+    f'INSERT INTO "{imports.name}" ("id", "source", "imported_at", "inserted", "replaced", '
+    '"unchanged") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})'
 )
 _DROP_CHUNK = f'DELETE FROM "{raw_chunks.name}" WHERE "seq" = {{mark}}'
 _COUNT_IMPORT = (
@@ -406,6 +435,48 @@ _IMPORT_AND_CHUNK = (
     "WITH i AS (" + _NEW_IMPORT.format(mark="%s") + ") "
     f'INSERT INTO "{raw_chunks.name}" ("import_id", "format", "lenient", "lines", "body", '
     '"inbound_id") SELECT i."id", %s, %s, 0, %s, %s FROM i RETURNING "import_id", "seq"'
+)
+
+
+class Reserved(NamedTuple):
+    """An import id and a raw chunk seq taken from their sequences ahead of the import."""
+
+    import_id: int
+    seq: int
+
+
+class Reservation:
+    """Import ids and as many raw chunk seqs, taken from their sequences (PostgreSQL) by a
+    statement that the caller queues in a pipeline block of its own (the webhook writer:
+    with its locks and lookup), so that the imports of its transaction need no round trip of
+    their own (apply_entries(reserved=...)). Taken after the writer's locks, in the
+    transaction, they keep the order of the transactions that touch the same records, as
+    ids taken at the INSERT did. An id not used is a gap in the sequence, as a rolled-back
+    import leaves. `cursor`: of a statement whose rows are (import id, chunk seq), one per
+    import: `ahead` runs the simplest; a caller may put RESERVE_IDS in a statement of its
+    own."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self._left: list[Reserved] | None = None
+
+    @classmethod
+    def ahead(cls, conn: Connection, n: int) -> Reservation:
+        """`n` imports' ids."""
+        return cls(driver(conn).execute(f"SELECT {RESERVE_IDS} FROM generate_series(1, %s)", (n,)))
+
+    def take(self) -> Reserved | None:
+        """The next pair; None when all are taken."""
+        if self._left is None:
+            self._left = [Reserved(int(i), int(s)) for i, s in self._cursor.fetchall()]
+            self._left.reverse()
+        return self._left.pop() if self._left else None
+
+
+# the select list of a Reservation's statement: one row an import
+RESERVE_IDS = (
+    f"nextval(pg_get_serial_sequence('{imports.name}', 'id')), "
+    f"nextval(pg_get_serial_sequence('{raw_chunks.name}', 'seq'))"
 )
 
 

@@ -79,11 +79,31 @@ def fill_chunk(conn: Connection, seq: int, lines: list[str | bytes]) -> None:
     )
 
 
+def write_chunk(
+    conn: Connection,
+    seq: int,
+    import_id: int,
+    fmt: str,
+    lenient: bool,
+    inbound_id: int | None,
+    lines: list[str | bytes],
+) -> None:
+    """A chunk whose seq was reserved ahead (importer.Reservation), written whole."""
+    driver(conn).execute(
+        _WRITE_CHUNK.format(mark=placeholder(conn)),
+        (seq, import_id, fmt, lenient, len(lines), encode(lines), inbound_id),
+    )
+
+
 # on the driver (core.sql.driver): the webhook writer starts and fills a chunk for every
 # transaction of a few payloads
 _NEW_CHUNK = (
     f'INSERT INTO "{raw_chunks.name}" ("import_id", "format", "lenient", "lines", "body", '
     '"inbound_id") VALUES ({mark}, {mark}, {mark}, 0, {mark}, {mark}) RETURNING "seq"'
+)
+_WRITE_CHUNK = (
+    f'INSERT INTO "{raw_chunks.name}" ("seq", "import_id", "format", "lenient", "lines", '
+    '"body", "inbound_id") VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})'
 )
 _FILL_CHUNK = (
     f'UPDATE "{raw_chunks.name}" SET "lines" = {{mark}}, "body" = {{mark}} '
