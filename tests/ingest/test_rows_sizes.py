@@ -1,8 +1,8 @@
 """The upserts of a batch of rows (ingest.rows.KindSQL.statements): every row once, in
 order. On SQLite in multi-row statements of the largest sizes that fit (the most a
 statement takes, then 50, then powers of two), a last single row by the one-row statement;
-on PostgreSQL in one statement of one JSON parameter (json_populate_recordset), whatever the
-number of rows."""
+on PostgreSQL in one statement whatever the number of rows: of one JSON parameter
+(json_populate_recordset) up to JSON_ROWS rows, of an array a column (unnest) beyond."""
 
 from __future__ import annotations
 
@@ -69,15 +69,18 @@ def test_every_row_once_in_order_in_few_statements(engine: Engine) -> None:
 
 
 def _columnar(prepared: rows.KindSQL) -> None:
-    """PostgreSQL: one statement of one JSON parameter, an object a row, its keys the
-    columns; object fields (JSON text) go in as JSON, not as strings of it."""
+    """PostgreSQL: one statement. Up to JSON_ROWS rows, of one JSON parameter, an object a
+    row, its keys the columns, object fields (JSON text) in it as JSON, not as strings of it;
+    beyond, of one array a column, the columns of the rows in order."""
     width = len(KIND_BY_NAME["alert"].fields) + 4
-    assert prepared.columnar is not None
-    assert _marks(prepared.columnar, "%s") == 1 and "%b" not in prepared.columnar
+    assert prepared.columnar is not None and prepared.json_upsert is not None
+    assert _marks(prepared.columnar, "%b") == width  # short: psycopg caches it; binary arrays
+    assert _marks(prepared.json_upsert, "%s") == 1 and "%b" not in prepared.json_upsert
     assert len(prepared.columns) == width and prepared.columns[0] == "id"
     objects = set(prepared.objects)
     assert {prepared.columns[i] for i in objects} == {"labels", "annotations"}
-    for n in (1, 2, 40, 599, 5000):
+    few = rows.JSON_ROWS
+    for n in (1, 2, 40, few, few + 1, 599, 5000):
         flat = [
             f'{{"r": {r}, "c": {c}}}' if c in objects else f"{r}.{c}"
             for r in range(n) for c in range(width)
@@ -85,15 +88,22 @@ def _columnar(prepared: rows.KindSQL) -> None:
         statements = prepared.statements(list(flat))
         assert len(statements) == 1
         sql, params = statements[0]
-        assert sql == prepared.columnar
-        assert len(params) == 1
-        decoded = json.loads(params[0])
-        assert len(decoded) == n
-        for r, row in enumerate(decoded):
-            assert list(row) == list(prepared.columns)
-            assert list(row.values()) == [
-                {"r": r, "c": c} if c in objects else f"{r}.{c}" for c in range(width)
-            ], r
+        if n <= few:
+            assert sql == prepared.json_upsert
+            assert len(params) == 1
+            decoded = json.loads(params[0])
+            assert len(decoded) == n
+            for r, row in enumerate(decoded):
+                assert list(row) == list(prepared.columns)
+                assert list(row.values()) == [
+                    {"r": r, "c": c} if c in objects else f"{r}.{c}" for c in range(width)
+                ], r
+        else:
+            assert sql == prepared.columnar
+            assert len(params) == width
+            assert all(len(col) == n for col in params)
+            rebuilt = [params[c][r] for r in range(n) for c in range(width)]
+            assert rebuilt == flat, n
     assert prepared.statements([]) == []
 
 
@@ -103,7 +113,7 @@ def test_the_statements_store_every_row(engine: Engine) -> None:
     # text that JSON escapes, and object text kept as it is written
     weird = 'q"\\ t\t n\n \u00e9 \u2603 </x>'
     odd = json.dumps(weird)[1:-1]  # as it is written in a JSON line
-    for n in (1, 3, 40, 599):
+    for n in (1, 3, 40, rows.JSON_ROWS, rows.JSON_ROWS + 1, 599):  # JSON, then arrays
         tag = f"sz{n}-"
         pairs = []
         for i in range(n):

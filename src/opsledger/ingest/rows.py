@@ -20,7 +20,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
-from opsledger.core.sql import arrays, driver, id_in, native_times, placeholder
+from opsledger.core.sql import arrays, driver, id_in, native_times, placeholder, unnest_rows
 from opsledger.core.types import EPOCH, MICROSECOND
 from opsledger.records.fast import Values, values_of
 from opsledger.records.spec import KIND_BY_NAME, FieldType
@@ -29,6 +29,12 @@ from opsledger.records.validation import Record
 
 MAX_PARAMS = 30_000  # SQLite allows 32,766 bound values a statement, PostgreSQL 65,535
 MAX_ROWS = 500
+# PostgreSQL: upserts of this many rows at most take their rows as JSON (KindSQL.json_rows).
+# An upsert of n alert rows (bench-shaped), Python CPU / wall, JSON vs arrays: n=10 135/575
+# vs 245/767 us; 40: 228/1194 vs 417/1343; 80: 348/1921 vs 590/1987; 160: 532/3243 vs
+# 941/3243; 500: 1376/9689 vs 2275/8134 (PostgreSQL reads the arrays faster). A file's
+# batches (500) stay arrays: 50,000 records took 2.16 s as JSON, 1.96 s as arrays.
+JSON_ROWS = 160
 
 
 DIGEST_MARK = "x"  # digests of this scheme start so; legacy ones are lowercase hex only
@@ -82,8 +88,9 @@ class KindSQL:
     lookup: str  # followed by core.sql.id_in's condition on the ids
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # other than epoch_us
     epoch_us: tuple[int, ...]  # timestamps to integer microseconds (SQLite)
-    columnar: str | None = None  # PostgreSQL: the upsert of any number of rows (JSON rows)
-    columns: tuple[str, ...] = ()  # the columns of a row, in order (with `columnar`)
+    columnar: str | None = None  # PostgreSQL: the upsert of any number of rows (unnest)
+    json_upsert: str | None = None  # PostgreSQL: the same, of JSON_ROWS rows at most
+    columns: tuple[str, ...] = ()  # the columns of a row, in order
     objects: tuple[int, ...] = ()  # the positions of object fields (JSON text) in a row
 
     def rows(self, pairs: Sequence[tuple[Values, tuple[str, int, int, int]]]) -> list[Any]:
@@ -110,10 +117,12 @@ class KindSQL:
         statements of the largest sizes that fit (see _sizes), then the one-row statement for a
         last row."""
         width = len(self.fields) + 4
-        if self.columnar is not None:
+        if self.columnar is not None and self.json_upsert is not None:
             if not flat:
                 return []
-            return [(self.columnar, (self.json_rows(flat),))]
+            if len(flat) <= JSON_ROWS * width:
+                return [(self.json_upsert, (self.json_rows(flat),))]
+            return [(self.columnar, [flat[i::width] for i in range(width)])]
         out: list[tuple[str, Any]] = []
         start = 0
         for rows, sql in self.upsert_many:
@@ -126,9 +135,11 @@ class KindSQL:
         return out
 
     def json_rows(self, flat: list[Any]) -> str:
-        """The rows of `flat` as one JSON array of objects, a key a column, for `columnar`:
-        orjson writes it in C, where psycopg dumps an array parameter element by element in
-        Python (20 arrays of 34 alert rows: 149 us, this 20 us with its execution). Objects
+        """The rows of `flat` as one JSON array of objects, a key a column, for
+        `json_upsert`: orjson writes it in C, where psycopg dumps each array parameter of
+        `columnar` in Python, with a cost of its own for each array that a webhook
+        transaction's few rows do not repay (20 arrays of 34 alert rows: 149 us, this 20 us
+        with its execution). Objects
         go in as the JSON text they are (orjson.Fragment), so a json column keeps that text;
         timestamps and dates in ISO 8601 with their offset; validated values hold no NaN or
         infinity, which JSON cannot say."""
@@ -197,13 +208,20 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
         # objects come as their JSON text already (records.fast.values_of)
         elif f.type is FieldType.DATE and not native:
             converters.append((i, date.isoformat))
-    columnar = None
+    columnar = json_upsert = None
     if arrays(conn):
         # one statement for any number of rows: psycopg converts the placeholders of a
         # statement of over 50 parameters anew each time, in Python (about 3 ms for 40 alert
-        # rows here), where this short one is converted once; the rows go as one JSON text
-        # (KindSQL.json_rows), which json_populate_recordset reads in the table's row type
+        # rows here), where these short ones are converted once. Many rows (a file's batch
+        # of 500) go as an array a column, in binary (%b; psycopg's text form of an array
+        # escapes each element with a regular expression, 4-5 times slower), which
+        # PostgreSQL reads faster than JSON; a few (a webhook transaction's) as one JSON text
+        # (KindSQL.json_rows), read by json_populate_recordset in the table's row type
         columnar = (
+            f'INSERT INTO "{table.name}" ({names}) {unnest_rows(conn, table, columns)} '
+            f'ON CONFLICT ("id") DO UPDATE SET {sets}'
+        )
+        json_upsert = (
             f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
             f'FROM json_populate_recordset(NULL::"{table.name}", %s::json) '
             f'ON CONFLICT ("id") DO UPDATE SET {sets}'
@@ -213,7 +231,7 @@ def kind_sql(conn: Connection, kind: str) -> KindSQL:
         spec.field_names, upsert(1),
         tuple((n, upsert(n)) for n in _sizes(per_statement)),
         lookup,
-        tuple(converters), tuple(epoch_us), columnar, columns, objects,
+        tuple(converters), tuple(epoch_us), columnar, json_upsert, columns, objects,
     )
     _PREPARED[(dialect, kind)] = prepared
     return prepared
