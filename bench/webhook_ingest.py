@@ -42,7 +42,12 @@ the raw folded stacks in ``bench/out/webhook-<backend>-<run>.pyspy.txt``
     .venv/bin/python bench/webhook_ingest.py --profile          # or --profile wall
     .venv/bin/python bench/webhook_ingest.py --client wrk       # wrk as the load generator
 
-The client shares the machine's cores with the server; its own CPU time is reported.
+The client shares the machine's cores with the server; its own CPU time is reported. So is
+the CPU a request costs: the server process's (``srv ms/req``: CPU seconds over the run's
+requests) and, on PostgreSQL, the database server's (``db ms/req``: every ``postgres``
+process of this machine, so run nothing else on it). These are steadier than the rates
+when the machine's speed drifts, and say what a change saves even where the rate at 8
+connections is bound by the latency of each request rather than by CPU.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from typing import Any
 from webhook_server import (
     alert_rows,
     cpu_seconds,
+    database_cpu_seconds,
     drop_database,
     free_port,
     fresh_database,
@@ -300,6 +306,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 )
                 time.sleep(1.0)
             server_cpu = cpu_seconds(proc.pid)
+            database_cpu = database_cpu_seconds(backend)
             if args.client == "wrk":
                 result = wrk_run(
                     port, run_name, per, token, args.concurrency, args.duration, args.wrk_threads
@@ -318,6 +325,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 )
                 result = run.summary()
             result["server_cpu_s"] = round(cpu_seconds(proc.pid) - server_cpu, 2)
+            # a database process that ended meanwhile takes its CPU time with it: never below 0
+            database_cpu = database_cpu_seconds(backend) - database_cpu
+            result["database_cpu_s"] = max(0.0, round(database_cpu, 2))
             result["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
             runs.append(result)
             if spy is not None:
@@ -360,6 +370,15 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _per_request(run: dict[str, Any], key: str) -> str:
+    """CPU milliseconds a request (server or database processes); '-' where none was
+    measured (/healthz runs no database; SQLite's work is in the server's figure)."""
+    requests = run["requests_per_s"] * run["seconds"]
+    if not requests or not run.get(key):
+        return "-"
+    return f"{1000 * run[key] / requests:.3f}"
+
+
 def report(results: dict[str, Any]) -> None:
     print()
     print(
@@ -371,7 +390,8 @@ def report(results: dict[str, Any]) -> None:
     )
     print(
         f"{'backend':10} {'run':8} {'req/s':>8} {'alerts/s':>9} {'target':>7} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'vs healthz':>10} {'srv cpu/s':>9} {'cli cpu/s':>9}"
+        f"{'p99 ms':>7} {'vs healthz':>10} {'srv cpu/s':>9} {'cli cpu/s':>9} "
+        f"{'srv ms/req':>10} {'db ms/req':>9}"
     )
     for backend, res in results["backends"].items():
         for r in res["runs"]:
@@ -380,7 +400,8 @@ def report(results: dict[str, Any]) -> None:
             print(
                 f"{backend:10} {r['run']:8} {r['requests_per_s']:8.1f} {r['alerts_per_s']:9.1f} "
                 f"{target or '':>7} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {ratio:10.2f} "
-                f"{r['server_cpu_s'] / r['seconds']:9.2f} {r['client_cpu_s'] / r['seconds']:9.2f}"
+                f"{r['server_cpu_s'] / r['seconds']:9.2f} {r['client_cpu_s'] / r['seconds']:9.2f} "
+                f"{_per_request(r, 'server_cpu_s'):>10} {_per_request(r, 'database_cpu_s'):>9}"
             )
         print(
             f"{backend:10} alerts acknowledged {res['alerts_acknowledged']}, "

@@ -117,6 +117,27 @@ def cpu_seconds(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds(backend: str) -> float:
+    """User + system CPU time of this machine's PostgreSQL server processes (its backends,
+    WAL writer, ...), from /proc: the database's share of a webhook's cost. SQLite runs
+    inside the server process: 0."""
+    if backend != "postgresql":
+        return 0.0
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
+        if name == "postgres":
+            parts = fields.split()
+            ticks += int(parts[11]) + int(parts[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 _IDLE = ("Condition.wait", "EpollSelector.select", "Queue.get", "Event.wait")
 _DB = ("do_execute", "do_executemany", "do_commit", "psycopg", "Connection.wait")
 
