@@ -157,6 +157,19 @@ async def send_all(
     return list(await asyncio.gather(*tasks, return_exceptions=True))
 
 
+def send_batched(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, bodies: list[bytes]
+) -> tuple[list[ImportResult | BaseException], list[int]]:
+    """`bodies` through a writer whose payloads must all take the batch path, queued before
+    it looks (one transaction for all, unless a limit splits them): the answers, and the
+    number of payloads of each transaction."""
+    writer, release, sizes = batched_writer(engine, monkeypatch)
+    try:
+        return asyncio.run(send_all(writer, bodies, release)), sizes
+    finally:
+        writer.close()
+
+
 def test_concurrent_payloads_are_stored_once_in_two_transactions(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,11 +276,7 @@ def test_batched_payloads_end_as_payloads_applied_one_by_one(
     for body in sequence(one_by_one_run):
         with engine.begin() as conn:
             one_by_one.append(webhook(conn, body))
-    writer, release, sizes = batched_writer(engine, monkeypatch)
-    try:
-        batched = asyncio.run(send_all(writer, sequence(batched_run), release))
-    finally:
-        writer.close()
+    batched, sizes = send_batched(engine, monkeypatch, sequence(batched_run))
     assert sizes == [7]
     assert [counts(r) for r in batched] == [counts(r) for r in one_by_one]
     stored = stored_alerts(engine)
@@ -460,11 +469,7 @@ def test_a_batch_that_changes_nothing_makes_no_import(
     the inbound payloads are kept, with no import."""
     run = uuid.uuid4().hex[:8]
     bodies = [notification(alert(f"{run}{i}")) for i in range(3)]
-    writer, release, sizes = batched_writer(engine, monkeypatch)
-    try:
-        first = asyncio.run(send_all(writer, bodies, release))
-    finally:
-        writer.close()
+    first, sizes = send_batched(engine, monkeypatch, bodies)
     assert [counts(r) for r in first] == [(1, 0, 0)] * 3
     imports_floor, chunk_floor = max_id(engine, imports), 0
     with engine.connect() as conn:
@@ -475,11 +480,7 @@ def test_a_batch_that_changes_nothing_makes_no_import(
         raise AssertionError("apply_entries ran for a run that changes nothing")
 
     monkeypatch.setattr(batch_module, "apply_entries", counting)
-    writer, release, sizes = batched_writer(engine, monkeypatch)
-    try:
-        again = asyncio.run(send_all(writer, bodies, release))
-    finally:
-        writer.close()
+    again, sizes = send_batched(engine, monkeypatch, bodies)
     assert sizes == [3]
     assert [counts(r) for r in again] == [(0, 0, 1)] * 3
     assert all(isinstance(r, ImportResult) and r.import_id == 0 for r in again)
@@ -518,11 +519,7 @@ def test_a_batch_of_several_runs_makes_an_import_a_run_in_order(
     assert grafana is not None
     assert batch_module.imports_needed([parts[0], (grafana, parts[1][1])]) == 2
     floor = max_id(engine, imports)
-    writer, release, sizes = batched_writer(engine, monkeypatch)
-    try:
-        results = asyncio.run(send_all(writer, bodies, release))
-    finally:
-        writer.close()
+    results, sizes = send_batched(engine, monkeypatch, bodies)
     assert sizes == [3]
     assert [counts(r) for r in results] == [(2, 0, 0), (1, 0, 0), (0, 1, 0)]
     ids = [r.import_id for r in results if isinstance(r, ImportResult)]
@@ -632,11 +629,7 @@ def test_a_batch_over_stored_records_keeps_their_versions(
     for body in [firing(reference), *resolving(reference), firing(batched)]:
         with engine.begin() as conn:
             webhook(conn, body)
-    writer, release, sizes = batched_writer(engine, monkeypatch)
-    try:
-        results = asyncio.run(send_all(writer, resolving(batched), release))
-    finally:
-        writer.close()
+    results, sizes = send_batched(engine, monkeypatch, resolving(batched))
     assert sizes == [3]
     assert [counts(r) for r in results] == [(0, 1, 0)] * 3
 
