@@ -542,6 +542,64 @@ def test_a_batch_of_several_runs_makes_an_import_a_run_in_order(
     assert snapshot(engine) == before
 
 
+def test_a_payload_of_the_general_path_between_batch_payloads_keeps_the_order(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Events API payload (a connector with a `prepare` step: the general path) between two
+    Alertmanager payloads, in one transaction: the transaction runs alone (the writer key
+    exclusive) and, on PostgreSQL, reserves the batch path's import ids after that lock; the
+    imports are made in the payloads' order, and the raw log replays to the same ledger."""
+    from opsledger.ingest import importer
+    from opsledger.ingest.replay import rebuild
+    from tests.ingest.test_import import snapshot
+
+    events = get_connector("events")
+    assert ALERTMANAGER is not None and events is not None
+    run = uuid.uuid4().hex[:8]
+    event = json.dumps({
+        "routing_key": "k", "event_action": "trigger", "dedup_key": f"{run}ev",
+        "payload": {"summary": "disk full", "source": "db1", "severity": "critical",
+                    "timestamp": "2026-10-04T13:30:00Z"},
+    }).encode()
+    jobs = [
+        (ALERTMANAGER, notification(alert(f"{run}x"))),
+        (events, event),
+        (ALERTMANAGER, notification(alert(f"{run}y"))),
+    ]
+    reserved: list[int] = []
+    ahead = importer.Reservation.ahead.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: Any, conn: Any, n: int) -> Any:
+        reserved.append(n)
+        return ahead(cls, conn, n)
+
+    monkeypatch.setattr(importer.Reservation, "ahead", classmethod(counted))
+    writer, release, sizes = held_writer(engine, monkeypatch)
+
+    async def send() -> list[ImportResult | BaseException]:
+        tasks = [
+            asyncio.ensure_future(writer.ingest(c, c.parse(b, {}), b, None, None))
+            for c, b in jobs
+        ]
+        await asyncio.sleep(0)
+        release.set()
+        return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+    try:
+        results = asyncio.run(send())
+    finally:
+        writer.close()
+    assert sizes == [3]
+    ids = [r.import_id for r in results if isinstance(r, ImportResult)]
+    assert len(ids) == 3 and ids[0] < ids[1] < ids[2], results
+    # the Alertmanager payloads are one run: one import reserved ahead (PostgreSQL)
+    assert reserved == ([1] if engine.dialect.name == "postgresql" else [])
+    before = snapshot(engine)
+    with engine.begin() as conn:
+        rebuild(conn)
+    assert snapshot(engine) == before
+
+
 async def one_alert(writer: Writer, fingerprint: str) -> ImportResult:
     """A notification of one new alert, through `writer`; returns after its commit."""
     body = notification(alert(fingerprint))
