@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from opsledger.errors import RecordError
 from opsledger.ingest.reader import entry, open_source, read_entries, read_items
 from opsledger.ingest.rows import digest, legacy_digest, same_content, values_digest
-from opsledger.records.fast import decoder, values_of
+from opsledger.records.fast import LONG_FRACTION, NUL_ESCAPE, decoder, unsure, values_of
 from opsledger.records.spec import KINDS, FieldType
 from opsledger.records.validation import validate_json_partial
 
@@ -223,3 +223,23 @@ def test_legacy_digests_still_match() -> None:
     other = values_of("alert", {**record, "name": "m"})
     assert not same_content(old, values_digest(other), "alert", other)
     assert len(kind.fields) == len(values)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"t":"2026-10-04T13:22:05.1234567Z"}', True),  # 7 fractional digits
+        (b'{"t":"2026-10-04T13:22:05.123456789+02:00"}', True),
+        (b'{"t":"2026-10-04T13:22:05.123456Z"}', False),  # 6: msgspec and pydantic agree
+        (b'{"v":"1.1234567","t":"2026-10-04T13:22:05Z"}', False),  # not after a time
+        (b'{"v":"ab:12.1234567"}', False),
+        (b'{"v":"9:12.1234567"}', True),  # time-shaped: pydantic decides
+        (b'{"n":"a\\u0000b"}', True),
+        (b'{"u":"http://10.0.1.1:9100/x.y","s":"a.b.c"}', False),
+    ],
+)
+def test_unsure_lines(line: bytes, expected: bool) -> None:
+    """`unsure` (quick pattern first) says what its exact definition says: a NUL escape, or a
+    time's seconds followed by seven or more fractional digits."""
+    assert unsure(line) is expected
+    assert unsure(line) == (NUL_ESCAPE in line or LONG_FRACTION.search(line) is not None)

@@ -48,8 +48,12 @@ NUL_ESCAPE = b"\\u0000"  # JSON writes a NUL only so; the pydantic path rejects 
 def unsure(line: bytes) -> bool:
     """Whether pydantic must read a line whatever the fast path makes of it: a NUL escape
     (pydantic refuses NUL in text), or a timestamp with over six fractional digits (msgspec
-    rounds, pydantic truncates)."""
-    return NUL_ESCAPE in line or LONG_FRACTION.search(line) is not None
+    rounds, pydantic truncates). The quick pattern first: LONG_FRACTION, which starts with a
+    digit class, tries every byte of the line (5.6 us for a 731-byte alert line), the quick
+    one jumps from dot to dot (0.9 us), and a line it does not match cannot match the other."""
+    if NUL_ESCAPE in line:
+        return True
+    return SOME_LONG_FRACTION.search(line) is not None and LONG_FRACTION.search(line) is not None
 
 
 def _annotation(f: SpecField) -> Any:
