@@ -342,17 +342,9 @@ def apply_entries(
     whole once its lines are known."""
     now = datetime.now(UTC)
     counts = (0, 0, 0) if expect is None else (expect.inserted, expect.replaced, expect.unchanged)
-    premade: tuple[str, int] | None
-    if reserved is not None and first_format is not None:
-        import_id, premade = reserved.import_id, (first_format, reserved.seq)
-        when = now if native_times(conn) else to_epoch_us(now)
-        driver(conn).execute(
-            _RESERVED_IMPORT.format(mark=placeholder(conn)), (import_id, source, when, *counts)
-        )
-    else:
-        import_id, premade = _start_import(
-            conn, source, now, counts, first_format, lenient, inbound_id
-        )
+    import_id, premade = _start_import(
+        conn, source, now, counts, first_format, lenient, inbound_id, reserved
+    )
     applier = _Applier(
         conn, import_id, lenient, inbound_id, bulk, known, premade, reserved is not None
     )
@@ -413,11 +405,20 @@ def _start_import(
     fmt: str | None,
     lenient: bool,
     inbound_id: int | None,
+    reserved: Reserved | None = None,
 ) -> tuple[int, tuple[str, int] | None]:
     """The imports row, and with `fmt` the import's first raw chunk, of that form: its id, and
     (form, chunk seq). On PostgreSQL both rows come from one statement (a round trip less for
-    each webhook transaction); elsewhere, from two."""
+    each webhook transaction); elsewhere, from two. With `reserved` (and `fmt`) the ids are
+    those reserved: the imports row is written without reading anything back, and the chunk
+    is left for the applier to write whole."""
     when = now if native_times(conn) else to_epoch_us(now)
+    if reserved is not None and fmt is not None:
+        driver(conn).execute(
+            _RESERVED_IMPORT.format(mark=placeholder(conn)),
+            (reserved.import_id, source, when, *counts),
+        )
+        return reserved.import_id, (fmt, reserved.seq)
     if fmt is None or not arrays(conn):
         import_id = returning_id(conn, _NEW_IMPORT.format(mark=placeholder(conn)),
                                  (source, when, *counts))

@@ -113,9 +113,10 @@ class KindSQL:
         return flat
 
     def statements(self, flat: list[Any]) -> list[tuple[str, Any]]:
-        """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it): multi-row
-        statements of the largest sizes that fit (see _sizes), then the one-row statement for a
-        last row."""
+        """(sql, parameters) that upsert the rows of `flat` (as `rows` makes it). PostgreSQL:
+        one statement, of the rows as JSON up to JSON_ROWS rows, else of an array a column.
+        SQLite: multi-row statements of the largest sizes that fit (see _sizes), then the
+        one-row statement for a last row."""
         width = len(self.fields) + 4
         if self.columnar is not None and self.json_upsert is not None:
             if not flat:
@@ -139,10 +140,9 @@ class KindSQL:
         `json_upsert`: orjson writes it in C, where psycopg dumps each array parameter of
         `columnar` in Python, with a cost of its own for each array that a webhook
         transaction's few rows do not repay (20 arrays of 34 alert rows: 149 us, this 20 us
-        with its execution). Objects
-        go in as the JSON text they are (orjson.Fragment), so a json column keeps that text;
-        timestamps and dates in ISO 8601 with their offset; validated values hold no NaN or
-        infinity, which JSON cannot say."""
+        with its execution). Objects go in as the JSON text they are (orjson.Fragment), so a
+        json column keeps that text; timestamps and dates in ISO 8601 with their offset;
+        validated values hold no NaN or infinity, which JSON cannot say."""
         names, objects, width = self.columns, self.objects, len(self.columns)
         fragment = orjson.Fragment
         out = []

@@ -2,9 +2,10 @@
 chunk bodies (Zstandard already) are not compressed again
 
 Every webhook payload's body is kept (inbound_payloads.body, a few KB of JSON). PostgreSQL
-compresses such a value with pglz unless told otherwise, which took about 6 % of the server's
-CPU under webhook load; lz4 compresses several times faster (webhooks of 10 alerts: 6 % more
-payloads a second, 5-8 % less server CPU a payload; docs/benchmarks.md). A raw_chunks body is
+compresses such a value with pglz unless told otherwise, which took about 6 % of the
+database server's CPU under webhook load; lz4 compresses several times faster (webhooks of 10
+alerts: 6 % more payloads a second, 2-9 % less PostgreSQL CPU a payload, in 3 pairs of runs;
+docs/benchmarks.md). A raw_chunks body is
 Zstandard output that pglz cannot shrink: it is stored as it is (STORAGE EXTERNAL). Values
 stored before keep their compression; PostgreSQL reads both.
 
