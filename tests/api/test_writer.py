@@ -825,3 +825,86 @@ def test_closing_stops_every_writer_thread_and_a_later_payload_starts_them_again
     finally:
         writer.close()
     assert alive() == before
+
+
+def wal_pages(db: Path) -> int:
+    """The pages the WAL file of `db` holds (its frames: a 24-byte header and a page each)."""
+    with open_database(f"sqlite:///{db}").connect() as conn:
+        page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+    wal = Path(f"{db}-wal")
+    return (wal.stat().st_size - 32) // (page + 24) if wal.exists() else 0
+
+
+def test_on_sqlite_the_writer_leaves_checkpoints_to_a_thread_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's connection keeps statement journals in memory and checkpoints only past
+    the backstop; the Checkpointer copies the WAL into the database every CHECKPOINT_EVERY
+    commits, in its own thread, and once more when the writer closes."""
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 3)
+    db = tmp_path / "ckpt.db"
+    engine = open_database(f"sqlite:///{db}")
+    writer = Writer(engine, None, TokenCache())
+    seen: list[str] = []
+    checkpoint = writer_module.Checkpointer._checkpoint
+
+    def watched(self: writer_module.Checkpointer, conn: Any) -> None:
+        seen.append(threading.current_thread().name)
+        checkpoint(self, conn)
+
+    monkeypatch.setattr(writer_module.Checkpointer, "_checkpoint", watched)
+    run = uuid.uuid4().hex[:8]
+    try:
+        for i in range(7):  # seven transactions, one after the other
+            assert counts(asyncio.run(one_alert(writer, f"{run}{i}"))) == (1, 0, 0)
+        with writer._engine.connect() as conn:  # type: ignore[union-attr]
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == (
+                writer_module.BACKSTOP_PAGES
+            )
+        checkpointer = writer.checkpointer
+        assert checkpointer is not None and checkpointer.path == str(db)
+    finally:
+        writer.close()
+    assert writer.batches == 7
+    # signalled after the 3rd and the 6th commit (the thread may take both signals as
+    # one), and the last one at close
+    assert 2 <= checkpointer.runs <= 3 and checkpointer.frames > 0
+    assert set(seen) == {"opsledger-checkpointer"}
+    assert not any(t.name == "opsledger-checkpointer" for t in threading.enumerate())
+    assert wal_pages(db) > 0 and len(stored_alerts(engine)) == 7
+    engine.dispose()
+
+
+def test_on_sqlite_the_writer_checkpoints_itself_past_the_backstop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady load the writer adds pages while the Checkpointer copies them, and the
+    WAL starts again from its beginning only when all of it was copied: the writer's own
+    checkpoint at BACKSTOP_PAGES keeps it bounded then. Here with no Checkpointer signal at
+    all: past the backstop the WAL stops growing; with no backstop it grows with each commit.
+    (The migration leaves the WAL at about a hundred pages.)"""
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 10**9)
+
+    def wal_after(backstop: int, name: str) -> list[int]:
+        monkeypatch.setattr(writer_module, "BACKSTOP_PAGES", backstop)
+        db = tmp_path / name
+        engine = open_database(f"sqlite:///{db}")
+        writer = Writer(engine, None, TokenCache())
+        run = uuid.uuid4().hex[:8]
+        pages = [wal_pages(db)]
+        try:
+            for i in range(40):
+                asyncio.run(one_alert(writer, f"{run}{i}"))
+                pages.append(wal_pages(db))
+        finally:
+            writer.close()
+        assert len(stored_alerts(engine)) == 40
+        assert writer.checkpointer is not None and writer.checkpointer.runs == 0
+        engine.dispose()
+        return pages
+
+    bounded = wal_after(40, "bounded.db")
+    assert max(bounded) == bounded[1]  # from the first commit on, its pages are reused
+    unbounded = wal_after(10**9, "unbounded.db")
+    assert unbounded[-1] > unbounded[0] + 3 * 40 and unbounded == sorted(unbounded)

@@ -30,11 +30,12 @@ import contextlib
 import hashlib
 import os
 import queue
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 
 try:
     import fcntl
@@ -95,10 +96,122 @@ _STOP = object()
 def writer_engine(engine: Engine) -> Engine:
     """The engine the writer uses. PostgreSQL: the app's. SQLite: one of its own whose
     transactions start with BEGIN IMMEDIATE (the write lock is taken at once, and pysqlite's
-    implicit transaction handling, which breaks SAVEPOINT, is off)."""
+    implicit transaction handling, which breaks SAVEPOINT, is off), with the settings of
+    `_writer_pragmas`."""
     if engine.dialect.name != "sqlite":
         return engine
-    return make_engine(engine.url.render_as_string(hide_password=False), "BEGIN IMMEDIATE")
+    writer = make_engine(engine.url.render_as_string(hide_password=False), "BEGIN IMMEDIATE")
+    event.listen(writer, "connect", _writer_pragmas)
+    return writer
+
+
+# SQLite: the writer's own connection leaves the copying of its WAL back into the database to
+# a Checkpointer, and checkpoints itself only once the WAL holds this many pages (a backstop:
+# see Checkpointer).
+BACKSTOP_PAGES = 2000
+
+
+def _writer_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """The writer's SQLite connection. `temp_store=MEMORY`: its statement journals stay in
+    memory. SQLite keeps one for a statement that changes several rows inside a transaction
+    (the upserts of a batch), and writes it to a temporary file beyond 64 KiB, four pages of
+    16 KiB: 22 of the 60 writes to files of a transaction of 4 payloads of 10 alerts went
+    there (strace). The writer's statements are small, so this costs little memory.
+    `wal_autocheckpoint`: the backstop of Checkpointer."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    cur.close()
+
+
+class Checkpointer:
+    """SQLite: copies the WAL back into the database file (a PASSIVE checkpoint) in a thread
+    of its own, every CHECKPOINT_EVERY commits of the writer, so that the writer's commits do
+    not do it. A checkpoint writes every page the WAL holds into the database and flushes both
+    files to disk: SQLite runs one in the commit that takes the WAL over 1,000 pages (its
+    default), and that commit then waits for two flushes, a fifth of the writer's time a
+    payload (docs/benchmarks.md). The thread runs SQLite's C code without the GIL.
+
+    A PASSIVE checkpoint never blocks the writer, but the WAL starts again from its beginning
+    only when every page of it has been copied when the writer begins a transaction; under
+    steady load the writer adds pages while the thread copies, and the WAL could grow without
+    end. So the writer's connection still checkpoints itself once the WAL holds
+    BACKSTOP_PAGES (`wal_autocheckpoint`): by then the thread has copied most of it, and
+    the WAL starts again. Each server process (`serve --workers N`) has its own; SQLite lets
+    one checkpoint run at a time and the others give up at once (PASSIVE).
+
+    The thread starts with the first signal and ends after IDLE_SECONDS without one, after a
+    last checkpoint."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.frames = 0  # WAL frames copied by this thread's checkpoints (for tests)
+        self.runs = 0
+        self._commits = 0
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+
+    @classmethod
+    def of(cls, engine: Engine) -> Checkpointer | None:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite":
+            return None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(os.path.abspath(database))
+
+    def committed(self) -> None:
+        """The writer committed a transaction (called by the writer's thread)."""
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY:
+            return
+        self._commits = 0
+        with self._lock:
+            self._wake.set()
+            if self._thread is None:
+                self._stop = False
+                self._thread = threading.Thread(
+                    target=self._run, name="opsledger-checkpointer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            while True:
+                woken = self._wake.wait(IDLE_SECONDS)
+                with self._lock:
+                    self._wake.clear()
+                    ending = self._stop or not woken
+                    if ending:
+                        self._thread = None
+                self._checkpoint(conn)
+                if ending:
+                    return
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.Error):  # busy, or the file is gone: next time
+            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if row is not None and row[2] > 0:
+                self.frames += int(row[2])
+            self.runs += 1
+
+    def close(self) -> None:
+        """Stop the thread after a last checkpoint (the server's shutdown)."""
+        with self._lock:
+            thread = self._thread
+            self._stop = True
+            self._wake.set()
+        if thread is not None:
+            thread.join()
+
+
+CHECKPOINT_EVERY = 32
 
 
 # The PostgreSQL advisory lock a webhook writer holds for its transaction (a constant of
@@ -168,6 +281,7 @@ class Writer:
         self._size = threads
         self._threads: list[threading.Thread] = []
         self._turn: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self.checkpointer: Checkpointer | None = None
         self.batches = 0  # transactions committed (for tests and benchmarks)
 
     # ------------------------------------------------------------------ the request side
@@ -224,6 +338,8 @@ class Writer:
             thread.join()
         if isinstance(self._turn, WriteTurn):
             self._turn.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         if self._engine is not None and self._engine is not self._app_engine:
             self._engine.dispose()
 
@@ -278,6 +394,7 @@ class Writer:
         if self._engine is None:
             self._engine = writer_engine(self._app_engine)
             self._turn = WriteTurn.of(self._engine)
+            self.checkpointer = Checkpointer.of(self._engine)
         return self._engine.connect()
 
     def _apply(self, conn: Connection | None, batch: list[Job]) -> Connection | None:
@@ -313,6 +430,8 @@ class Writer:
             return None, True
         self.batches += 1
         _answer(jobs)
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
         return conn, True
 
     def _transaction(self, conn: Connection, jobs: list[Job], fast: bool = True) -> None:
