@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -908,3 +909,42 @@ def test_on_sqlite_the_writer_checkpoints_itself_past_the_backstop(
     assert max(bounded) == bounded[1]  # from the first commit on, its pages are reused
     unbounded = wal_after(10**9, "unbounded.db")
     assert unbounded[-1] > unbounded[0] + 3 * 40 and unbounded == sorted(unbounded)
+
+
+def test_on_sqlite_a_checkpointer_that_cannot_open_the_database_stores_nothing_less(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the checkpointer's own connection fail, nothing is raised in its thread, the
+    next signal tries again, and the writer stores as before (its own checkpoints at the
+    backstop remain)."""
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 2)
+    tries: list[str] = []
+
+    def refuse(path: str, **kwargs: Any) -> Any:
+        tries.append(path)
+        raise writer_module.sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(writer_module.sqlite3, "connect", refuse)
+    db = tmp_path / "refused.db"
+    engine = open_database(f"sqlite:///{db}")
+    checkpointer = writer_module.Checkpointer.of(engine)
+    assert checkpointer is not None
+    for attempt in (1, 2):
+        for _ in range(2):
+            checkpointer.committed()
+        deadline = time.monotonic() + 10
+        while (len(tries) < attempt or checkpointer._thread is not None) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+        assert tries == [str(db)] * attempt and checkpointer._thread is None
+    assert checkpointer.runs == 0
+    writer = Writer(engine, None, TokenCache())
+    run = uuid.uuid4().hex[:8]
+    try:
+        for i in range(6):
+            assert counts(asyncio.run(one_alert(writer, f"{run}{i}"))) == (1, 0, 0)
+    finally:
+        writer.close()
+    assert len(stored_alerts(engine)) == 6 and len(tries) >= 3
+    engine.dispose()

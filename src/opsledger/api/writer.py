@@ -178,8 +178,12 @@ class Checkpointer:
                 self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
-                               check_same_thread=False)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error:  # the writer's own checkpoints (the backstop) go on
+            with self._lock:
+                self._thread = None  # tried again at the next signal
+            return
         try:
             while True:
                 woken = self._wake.wait(IDLE_SECONDS)
