@@ -105,6 +105,15 @@ def writer_engine(engine: Engine) -> Engine:
     return writer
 
 
+def sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of the SQLite database file of `engine`; None on PostgreSQL, for an
+    in-memory database and for a `file:` URI."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else os.path.abspath(database)
+
+
 # SQLite: the writer's own connection leaves the copying of its WAL back into the database to
 # a Checkpointer, and checkpoints itself only once the WAL holds this many pages (a backstop:
 # see Checkpointer).
@@ -155,12 +164,8 @@ class Checkpointer:
 
     @classmethod
     def of(cls, engine: Engine) -> Checkpointer | None:
-        database = engine.url.database
-        if engine.dialect.name != "sqlite":
-            return None
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return None
-        return cls(os.path.abspath(database))
+        path = sqlite_file(engine)
+        return cls(path) if path is not None else None
 
     def committed(self) -> None:
         """The writer committed a transaction (called by the writer's thread)."""
@@ -238,12 +243,10 @@ class WriteTurn:
 
     @classmethod
     def of(cls, engine: Engine) -> contextlib.AbstractContextManager[Any]:
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or fcntl is None:
+        path = sqlite_file(engine)
+        if path is None or fcntl is None:
             return contextlib.nullcontext()
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return contextlib.nullcontext()
-        return cls(f"{os.path.abspath(database)}-writer")
+        return cls(f"{path}-writer")
 
     def __enter__(self) -> None:
         assert fcntl is not None
