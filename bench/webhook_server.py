@@ -29,32 +29,40 @@ def free_port() -> int:
         return port
 
 
-def fresh_database(backend: str) -> str:
+def fresh_database(backend: str, name: str = "webhook-ingest") -> str:
+    """An empty database for a benchmark, its URL: SQLite `bench/out/<name>.db`; PostgreSQL
+    the database `opsledger_bench_<name>` (dashes as underscores), made afresh."""
     if backend == "sqlite":
         OUT.mkdir(exist_ok=True)
-        db = OUT / "webhook-ingest.db"
+        db = OUT / f"{name}.db"
         for suffix in ("", "-wal", "-shm", "-writer"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{db}"
     from sqlalchemy import create_engine, text
 
+    database = _pg_name(name)
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
     admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + database
 
 
-def drop_database(backend: str) -> None:
+def drop_database(backend: str, name: str = "webhook-ingest") -> None:
+    """Drop what `fresh_database` made on PostgreSQL (SQLite's file stays, for a look)."""
     if backend != "postgresql":
         return
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{_pg_name(name)}" WITH (FORCE)'))
     admin.dispose()
+
+
+def _pg_name(name: str) -> str:
+    return PG_DB if name == "webhook-ingest" else "opsledger_bench_" + name.replace("-", "_")
 
 
 def alert_rows(url: str) -> int:

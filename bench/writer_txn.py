@@ -15,8 +15,9 @@ times; the machine's speed drifts between runs (docs/benchmarks.md):
     PYTHONPATH=/tmp/other/src .venv/bin/python bench/writer_txn.py --backend sqlite
     .venv/bin/python bench/writer_txn.py --backend postgresql --alerts 1 --group 5
 
-SQLite: a fresh `bench/out/writer-txn.db`; PostgreSQL: the database `opsledger_bench_writer`
-on 127.0.0.1:5432 (user postgres), made afresh and dropped at the end.
+SQLite: a fresh `bench/out/writer-txn.db`; PostgreSQL: the database `opsledger_bench_writer_txn`
+(admin URL from `OPSLEDGER_BENCH_PG`, as for webhook_ingest.py), made afresh and dropped at
+the end.
 """
 
 from __future__ import annotations
@@ -28,41 +29,14 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from webhook_ingest import Payloads
+from webhook_server import drop_database, fresh_database
 
 from opsledger.access import TokenCache
 from opsledger.api.writer import Job, Writer, writer_threads
 from opsledger.connectors.base import get_connector
 from opsledger.core.db import open_database
 from opsledger.core.sql import driver
-
-OUT = Path(__file__).resolve().parent / "out"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DB = "opsledger_bench_writer"
-
-
-def database(backend: str) -> str:
-    if backend == "sqlite":
-        OUT.mkdir(exist_ok=True)
-        db = OUT / "writer-txn.db"
-        for suffix in ("", "-wal", "-shm", "-writer"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{db}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
-
-
-def drop(backend: str) -> None:
-    if backend == "postgresql":
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def backend_cpu(pid: int | None) -> float:
@@ -83,7 +57,7 @@ def main() -> None:
 
     connector = get_connector("alertmanager")
     assert connector is not None
-    engine = open_database(database(args.backend))
+    engine = open_database(fresh_database(args.backend, "writer-txn"))
     try:
         maker = Payloads(uuid.uuid4().hex[:8])
         bodies = [maker.body(args.alerts) for _ in range(args.payloads + args.group)]
@@ -120,7 +94,7 @@ def main() -> None:
         print(line + " a payload")
     finally:
         engine.dispose()
-        drop(args.backend)
+        drop_database(args.backend, "writer-txn")
 
 
 if __name__ == "__main__":
